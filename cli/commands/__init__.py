@@ -1,0 +1,16 @@
+"""The command groups of ``kluis``, one module each."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+# Each module named here has a ``register(app)`` that adds its commands or its group.
+GROUPS: tuple[str, ...] = ()
+
+
+def register(app: typer.Typer) -> None:
+    """Attach every command group to the root app."""
+    for name in GROUPS:
+        importlib.import_module(f"cli.commands.{name}").register(app)
