@@ -20,6 +20,21 @@ from verifiers.merkle import (
     root_at,
     root_of,
 )
+from verifiers.note import (
+    Note,
+    NoteSignature,
+    OpenedNote,
+    Signer,
+    VerifierKey,
+    format_note,
+    format_signer_key,
+    format_verifier_key,
+    open_note,
+    parse_note,
+    parse_signer_key,
+    parse_verifier_key,
+    sign_note,
+)
 
 __all__ = [
     # merkle (RFC 9162 §2.1)
@@ -36,4 +51,18 @@ __all__ = [
     "prove_inclusion",
     "root_at",
     "root_of",
+    # note (C2SP signed-note)
+    "Note",
+    "NoteSignature",
+    "OpenedNote",
+    "Signer",
+    "VerifierKey",
+    "format_note",
+    "format_signer_key",
+    "format_verifier_key",
+    "open_note",
+    "parse_note",
+    "parse_signer_key",
+    "parse_verifier_key",
+    "sign_note",
 ]
