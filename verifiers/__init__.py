@@ -5,6 +5,13 @@ Imports only from ``vault`` (for the error root); never from ``wallet``, ``cli``
 It never prints, never reads the environment and knows nothing about HTTP.
 """
 
+from verifiers.checkpoint import (
+    Checkpoint,
+    format_checkpoint,
+    parse_checkpoint,
+    sign_checkpoint,
+    verify_checkpoint,
+)
 from verifiers.merkle import (
     EMPTY_ROOT,
     HashSource,
@@ -65,4 +72,10 @@ __all__ = [
     "parse_signer_key",
     "parse_verifier_key",
     "sign_note",
+    # checkpoint (C2SP tlog-checkpoint)
+    "Checkpoint",
+    "format_checkpoint",
+    "parse_checkpoint",
+    "sign_checkpoint",
+    "verify_checkpoint",
 ]
