@@ -12,6 +12,16 @@ from verifiers.checkpoint import (
     sign_checkpoint,
     verify_checkpoint,
 )
+from verifiers.http_signature import (
+    HttpRequest,
+    SignedBy,
+    format_ed25519_jwk,
+    key_thumbprint,
+    nonce_expiry,
+    parse_ed25519_jwk,
+    sign_request,
+    verify_request,
+)
 from verifiers.merkle import (
     EMPTY_ROOT,
     HashSource,
@@ -78,4 +88,13 @@ __all__ = [
     "parse_checkpoint",
     "sign_checkpoint",
     "verify_checkpoint",
+    # http_signature (RFC 9421 kluis profile, Ed25519)
+    "HttpRequest",
+    "SignedBy",
+    "format_ed25519_jwk",
+    "key_thumbprint",
+    "nonce_expiry",
+    "parse_ed25519_jwk",
+    "sign_request",
+    "verify_request",
 ]
