@@ -52,6 +52,20 @@ from verifiers.note import (
     parse_verifier_key,
     sign_note,
 )
+from verifiers.status_array import (
+    StatusArray,
+    StatusValue,
+    decode_lst,
+    encode_lst,
+    format_status_list,
+    parse_status_list,
+)
+from verifiers.status_token import (
+    StatusListToken,
+    issue_status_list_token,
+    verify_status_list_token,
+)
+from verifiers.statuslist import StatusList, StatusListChecker
 
 __all__ = [
     # merkle (RFC 9162 §2.1)
@@ -97,4 +111,16 @@ __all__ = [
     "parse_ed25519_jwk",
     "sign_request",
     "verify_request",
+    # Token Status List
+    "StatusArray",
+    "StatusValue",
+    "decode_lst",
+    "encode_lst",
+    "format_status_list",
+    "parse_status_list",
+    "StatusListToken",
+    "issue_status_list_token",
+    "verify_status_list_token",
+    "StatusList",
+    "StatusListChecker",
 ]
