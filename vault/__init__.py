@@ -5,6 +5,19 @@ The leftmost layer: it imports nothing from ``verifiers``, ``wallet``, ``cli`` o
 It never prints and never reads the environment for behaviour.
 """
 
+import logging
+
+from vault.access import (
+    DEFAULT_BUSY_TIMEOUT,
+    ProfileStatus,
+    change_passphrase,
+    create_profile,
+    inspect_profile,
+    open_vault,
+    recover,
+)
+from vault.database import Corrupt, Transaction
+from vault.document import CHUNK_SIZE, FileExists, NoFile, NotAFile
 from vault.errors import (
     FAMILIES,
     Conflict,
@@ -17,16 +30,87 @@ from vault.errors import (
     VerificationFailed,
     family_of,
 )
+from vault.event import EventKind, ItemEvent, Subscriber
+from vault.item import (
+    BadMediaType,
+    BadName,
+    BadSource,
+    BadValue,
+    Item,
+    ItemInfo,
+    ItemType,
+    NoSuchItem,
+    NotADocument,
+    parse_name,
+)
+from vault.keyring import (
+    PASSPHRASE_KDF,
+    BadKeyFile,
+    BadRecoveryCode,
+    KdfParams,
+    RecoveryCode,
+    WeakPassphrase,
+    WrongPassphrase,
+    WrongRecoveryCode,
+    parse_recovery_code,
+)
+from vault.profile import Busy, NoProfile, ProfileExists
+from vault.schema import Schema, SchemaTooNew
+from vault.vault import Vault
+
+# A library does not decide where log records go; the shell that configures logging does.
+logging.getLogger("kluis").addHandler(logging.NullHandler())
 
 __all__ = [
+    "CHUNK_SIZE",
+    "DEFAULT_BUSY_TIMEOUT",
     "FAMILIES",
+    "PASSPHRASE_KDF",
+    "BadKeyFile",
+    "BadMediaType",
+    "BadName",
+    "BadRecoveryCode",
+    "BadSource",
+    "BadValue",
+    "Busy",
     "Conflict",
+    "Corrupt",
+    "EventKind",
+    "FileExists",
     "InvalidInput",
+    "Item",
+    "ItemEvent",
+    "ItemInfo",
+    "ItemType",
+    "KdfParams",
     "KluisError",
     "Lang",
+    "NoFile",
+    "NoProfile",
+    "NoSuchItem",
+    "NotADocument",
+    "NotAFile",
     "NotFound",
     "NotPermitted",
+    "ProfileExists",
+    "ProfileStatus",
+    "RecoveryCode",
+    "Schema",
+    "SchemaTooNew",
+    "Subscriber",
+    "Transaction",
     "Unavailable",
+    "Vault",
     "VerificationFailed",
+    "WeakPassphrase",
+    "WrongPassphrase",
+    "WrongRecoveryCode",
+    "change_passphrase",
+    "create_profile",
     "family_of",
+    "inspect_profile",
+    "open_vault",
+    "parse_name",
+    "parse_recovery_code",
+    "recover",
 ]
