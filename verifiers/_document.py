@@ -114,6 +114,16 @@ ClaimPathField = Annotated[tuple[str | int | None, ...], AfterValidator(_claim_p
 """A claims path pointer (OpenID4VP 1.0 §7) inside a document."""
 
 
+def _concrete(value: tuple[str | int | None, ...]) -> tuple[str | int | None, ...]:
+    if any(component is None for component in value):
+        raise ValueError("a received claim is named by a path without null")
+    return value
+
+
+ConcretePathField = Annotated[ClaimPathField, AfterValidator(_concrete)]
+"""A claims path that names one claim (keys and indices only)."""
+
+
 class LocalizedText(Strict):
     """The same words in Dutch and English."""
 
