@@ -289,6 +289,10 @@ class StatusListChecker:
             raise Suspended(f"Token Status List §7.1: {uri} index {index} is SUSPENDED")
         raise UnknownStatus(f"Token Status List §7.1: value {value:#04x} is not understood")
 
+    def check_status(self, status: Mapping[str, Any], *, now: int) -> None:
+        """``check`` returning nothing: the shape of the SD-JWT verifier's ``StatusChecker``."""
+        self.check(status, now=now)
+
     def _token(self, uri: str, now: int) -> StatusListToken:
         cached = self._cache.get(uri)
         if cached is not None and now < cached[0]:

@@ -378,3 +378,32 @@ def test_transparency_dev_vectors(vectors: Path) -> None:
             wrong.append(str(path.relative_to(base)))
     assert len(files) == 196
     assert wrong == []
+
+
+_hashes = st.binary(min_size=0, max_size=40)
+
+
+@settings(max_examples=300)
+@given(
+    st.integers(-5, 2**70), st.integers(-5, 2**70), _hashes, st.lists(_hashes, max_size=70), _hashes
+)
+def test_inclusion_checker_raises_only_its_error_on_junk(
+    index: int, size: int, leaf: bytes, proof: list[bytes], root: bytes
+) -> None:
+    try:
+        check_inclusion(index, size, leaf, proof, root)
+    except BadInclusionProof:
+        pass
+
+
+@settings(max_examples=300)
+@given(
+    st.integers(-5, 2**70), st.integers(-5, 2**70), _hashes, _hashes, st.lists(_hashes, max_size=70)
+)
+def test_consistency_checker_raises_only_its_error_on_junk(
+    size1: int, size2: int, root1: bytes, root2: bytes, proof: list[bytes]
+) -> None:
+    try:
+        check_consistency(size1, size2, root1, root2, proof)
+    except BadConsistencyProof:
+        pass

@@ -277,6 +277,13 @@ def test_valid_suspended_and_application_specific_values() -> None:
         checker.check(_claim(3), now=NOW)
 
 
+def test_check_status_is_check_without_a_result() -> None:
+    checker = _checker(_sign(_header(), _payload({1: 1})))
+    assert checker.check_status(_claim(0), now=NOW) is None
+    with pytest.raises(Revoked):
+        checker.check_status(_claim(1), now=NOW)
+
+
 @pytest.mark.parametrize(
     "typ", [None, "JWT", "statuslist+cwt", "application/statuslist+jwt", "STATUSLIST+JWT"]
 )
