@@ -8,7 +8,7 @@ one meaning and one canonical (RFC 8785) byte form.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -77,6 +77,20 @@ Timestamp = Annotated[
     datetime, BeforeValidator(_timestamp), PlainSerializer(format_timestamp, return_type=str)
 ]
 """An RFC 3339 UTC time with whole seconds, e.g. ``2027-03-01T09:00:00Z``."""
+
+
+def _full_date(value: str) -> str:
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        raise ValueError("not a real date") from None
+    return value
+
+
+FullDate = Annotated[
+    str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$"), AfterValidator(_full_date)
+]
+"""A calendar date ``YYYY-MM-DD`` (RFC 3339 full-date) that exists."""
 
 
 def _https_url(value: str) -> str:

@@ -28,6 +28,7 @@ from vault import InvalidInput, KluisError, VerificationFailed
 from verifiers._document import (
     ConcretePathField,
     DpvPurpose,
+    FullDate,
     HttpsUrl,
     Identifier,
     LegalBasis,
@@ -122,18 +123,7 @@ def _duration(value: str) -> str:
     return value
 
 
-def _full_date(value: str) -> str:
-    try:
-        date.fromisoformat(value)
-    except ValueError:
-        raise ValueError("not a real date") from None
-    return value
-
-
 IsoDuration = Annotated[str, StringConstraints(max_length=40), AfterValidator(_duration)]
-FullDate = Annotated[
-    str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$"), AfterValidator(_full_date)
-]
 Digest = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{43}$")]
 
 
