@@ -5,3 +5,18 @@ Imports only from ``vault`` and ``verifiers``; never from ``cli`` or ``server``.
 prints and never reads the environment for behaviour; HTTP reaches it through injected
 clients.
 """
+
+from wallet.mailbox import Inbox, InboxMessage, MailboxClient, RelayAddress
+from wallet.transport import HttpxTransport, Response, Transport
+
+__all__ = [
+    # mailbox (the relay, specs/relay.md)
+    "Inbox",
+    "InboxMessage",
+    "MailboxClient",
+    "RelayAddress",
+    # transport (HTTP for every protocol client)
+    "HttpxTransport",
+    "Response",
+    "Transport",
+]
