@@ -25,6 +25,7 @@ from server.rate_limit import RATE_LIMIT_SCHEMA, RateLimiter, RateRule
 from server.settings import Settings
 from server.store import Schema, Store, open_store
 from vault import KluisError
+from verifiers.http_signature import HttpRequest
 
 Clock = Callable[[], datetime]
 Sweeper = Callable[..., Any]  # called as sweeper(now=...)
@@ -57,6 +58,21 @@ def client_address(request: Request) -> str:
     """The client's IP address as the ASGI server reports it (behind a proxy: configure
     uvicorn's ``--forwarded-allow-ips`` so this is the real client, not the proxy)."""
     return request.client.host if request.client else "unknown"
+
+
+async def http_request_of(request: Request) -> HttpRequest:
+    """The request as it was sent, for signature checks: method, the URL from ``Host`` and
+    the raw (still percent-encoded) path and query, every header line, and the body."""
+    headers = tuple(
+        (name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers.raw
+    )
+    host = request.headers.get("host") or request.url.netloc
+    raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
+    query = request.scope.get("query_string", b"")
+    url = f"{request.url.scheme}://{host}{raw_path.decode('latin-1')}"
+    if query:
+        url += "?" + query.decode("latin-1")
+    return HttpRequest(request.method, url, headers, await request.body())
 
 
 def create_service_app(
