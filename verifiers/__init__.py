@@ -5,12 +5,56 @@ Imports only from ``vault`` (for the error root); never from ``wallet``, ``cli``
 It never prints, never reads the environment and knows nothing about HTTP.
 """
 
+from verifiers._document import LegalBasis, LocalizedText
 from verifiers.checkpoint import (
     Checkpoint,
     format_checkpoint,
     parse_checkpoint,
     sign_checkpoint,
     verify_checkpoint,
+)
+from verifiers.claim_path import (
+    ClaimPath,
+    ConcretePath,
+    SelectedClaim,
+    covers,
+    format_claim_path,
+    parse_claim_path,
+    path_text,
+    select,
+)
+from verifiers.credential_type import (
+    DIPLOMA,
+    EMPLOYEE_CARD,
+    INCOME_STATEMENT,
+    PERSONAL_DATA,
+    ClaimInfo,
+    CredentialType,
+    Disclosability,
+    credential_type,
+    credential_types,
+    label,
+    validate_claims,
+)
+from verifiers.dcql import (
+    SD_JWT_VC,
+    ClaimsQuery,
+    CredentialQuery,
+    CredentialSetQuery,
+    DcqlQuery,
+    TrustedAuthority,
+    format_dcql,
+    parse_dcql,
+)
+from verifiers.dcql_match import (
+    CredentialMatch,
+    DcqlMatch,
+    HeldCredential,
+    QueryResult,
+    Release,
+    SetResult,
+    match_credential,
+    match_dcql,
 )
 from verifiers.http_signature import (
     HttpRequest,
@@ -52,6 +96,15 @@ from verifiers.note import (
     parse_verifier_key,
     sign_note,
 )
+from verifiers.receipt import (
+    Receipt,
+    ReceiptPurpose,
+    Retention,
+    hash_presentation,
+    issue_receipt,
+    receipt_entry,
+    verify_receipt,
+)
 from verifiers.status_array import (
     StatusArray,
     StatusValue,
@@ -66,6 +119,17 @@ from verifiers.status_token import (
     verify_status_list_token,
 )
 from verifiers.statuslist import StatusList, StatusListChecker
+from verifiers.trustlist import (
+    Agency,
+    CredentialRegistration,
+    Registration,
+    Role,
+    TrustAnchor,
+    TrustList,
+    sign_trust_list,
+    trust_list_hash,
+    verify_trust_list,
+)
 
 __all__ = [
     # merkle (RFC 9162 §2.1)
@@ -123,4 +187,62 @@ __all__ = [
     "verify_status_list_token",
     "StatusList",
     "StatusListChecker",
+    # claim_path (OpenID4VP 1.0 §7)
+    "ClaimPath",
+    "ConcretePath",
+    "SelectedClaim",
+    "covers",
+    "format_claim_path",
+    "parse_claim_path",
+    "path_text",
+    "select",
+    # dcql (OpenID4VP 1.0 §6)
+    "SD_JWT_VC",
+    "ClaimsQuery",
+    "CredentialQuery",
+    "CredentialSetQuery",
+    "DcqlQuery",
+    "TrustedAuthority",
+    "format_dcql",
+    "parse_dcql",
+    "CredentialMatch",
+    "DcqlMatch",
+    "HeldCredential",
+    "QueryResult",
+    "Release",
+    "SetResult",
+    "match_credential",
+    "match_dcql",
+    # trustlist (specs/trustlist.md)
+    "Agency",
+    "CredentialRegistration",
+    "LegalBasis",
+    "LocalizedText",
+    "Registration",
+    "Role",
+    "TrustAnchor",
+    "TrustList",
+    "sign_trust_list",
+    "trust_list_hash",
+    "verify_trust_list",
+    # receipt (specs/receipt.md)
+    "Receipt",
+    "ReceiptPurpose",
+    "Retention",
+    "hash_presentation",
+    "issue_receipt",
+    "receipt_entry",
+    "verify_receipt",
+    # credential_type (specs/credentials)
+    "DIPLOMA",
+    "EMPLOYEE_CARD",
+    "INCOME_STATEMENT",
+    "PERSONAL_DATA",
+    "ClaimInfo",
+    "CredentialType",
+    "Disclosability",
+    "credential_type",
+    "credential_types",
+    "label",
+    "validate_claims",
 ]

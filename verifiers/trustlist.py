@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated, Any
 
 import rfc8785
@@ -42,8 +43,9 @@ from verifiers._document import (
     check_no_null_members,
 )
 from verifiers._jose import JoseFailure, Reason, b64url, key_id, sign_compact, verify_compact
-from verifiers._jwk import EncryptionJwks, SigningJwks
+from verifiers._jwk import EncryptionJwks, SigningJwk, SigningJwks
 from verifiers.claim_path import ClaimPath, covers
+from verifiers.jws import VerifyingKey, parse_jwk
 
 TYP = "kluis-trustlist+jwt"
 MAX_TOKEN_LENGTH = 4 * 1024 * 1024
@@ -300,17 +302,27 @@ class TrustList(Strict):
         ``kid`` the issuer must have exactly one key. Raises ``trustlist.not_an_issuer``
         (unknown or not an issuer) or ``trustlist.unknown_key``.
         """
+        return self._issuer_jwk(iss, header).to_jwk()
+
+    def _issuer_jwk(self, iss: str, header: Mapping[str, Any]) -> SigningJwk:
         agency = next((a for a in self.agencies if a.id == iss), None)
         if agency is None or not agency.has_role(Role.ISSUER):
             raise NotAnIssuer(f"{SPEC} §7: {iss!r} is not an issuer on list {self.list_id!r}")
         kid = header.get("kid")
         keys = agency.jwks.keys
         if kid is None and len(keys) == 1:
-            return keys[0].to_jwk()
+            return keys[0]
         for key in keys:
             if key.kid == kid:
-                return key.to_jwk()
+                return key
         raise UnknownKey(f"{SPEC} §7: issuer {iss!r} has no key with this kid")
+
+    def key_for(self, iss: str, header: Mapping[str, Any]) -> VerifyingKey:
+        """:meth:`issuer_key` as a parsed ``verifiers.jws.VerifyingKey``, so a trust list is the
+        SD-JWT verifier's ``IssuerKeys``. Keys are parsed once and remembered. Raises as
+        :meth:`issuer_key` does.
+        """
+        return _verifying_key(self._issuer_jwk(iss, header))
 
     def verifier(self, client_id: str) -> Agency:
         """The verifier with this client id (its ``client_id``, else its agency id).
@@ -502,3 +514,9 @@ def _check_certificates(chain: tuple[str, ...], client_id: str | None) -> None:
             raise ValueError(
                 "OpenID4VP 1.0 §5.9.3: x509_hash is the SHA-256 of the leaf certificate"
             )
+
+
+@lru_cache(maxsize=1024)
+def _verifying_key(jwk: SigningJwk) -> VerifyingKey:
+    """Parsed once per key: the SD-JWT verifier asks for it on every credential."""
+    return parse_jwk(jwk.model_dump(exclude_none=True))

@@ -17,7 +17,7 @@ from jwcrypto.jwk import JWK
 from jwcrypto.jws import JWS
 
 from vault import InvalidInput, KluisError, VerificationFailed
-from verifiers._document import LegalBasis
+from verifiers import LegalBasis
 from verifiers.receipt import (
     Receipt,
     ReceiptPurpose,

@@ -22,6 +22,7 @@ from jwcrypto.jwk import JWK
 from jwcrypto.jws import JWS
 
 from vault import InvalidInput, KluisError, NotFound, NotPermitted, VerificationFailed
+from verifiers.jws import VerifyingKey, parse_jwk
 from verifiers.trustlist import (
     Role,
     TrustAnchor,
@@ -487,6 +488,17 @@ def test_issuer_key_by_kid() -> None:
         with pytest.raises(VerificationFailed) as caught:
             LIST.issuer_key(iss, header)
         assert caught.value.code == "trustlist.unknown_key"
+
+
+def test_key_for_serves_the_sd_jwt_verifier() -> None:
+    parsed = LIST.key_for("https://brp.kluis.example", {"alg": "EdDSA", "kid": "brp-1"})
+    assert isinstance(parsed, VerifyingKey) and parsed.kid == "brp-1"
+    assert parsed.public_bytes() == parse_jwk(_public(Keys.brp)).public_bytes()
+    assert LIST.key_for("https://brp.kluis.example", {"kid": "brp-1"}) is parsed  # parsed once
+    with pytest.raises(VerificationFailed):
+        LIST.key_for("https://brp.kluis.example", {"kid": "nope"})
+    with pytest.raises(NotPermitted):
+        LIST.key_for(UTRECHT + "/x", {"kid": "utrecht-1"})
 
 
 def test_issuer_key_only_for_issuers() -> None:
