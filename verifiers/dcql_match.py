@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from verifiers.claim_path import ConcretePath, is_prefix, select, sort_key
-from verifiers.dcql import SD_JWT_VC, ClaimsQuery, ClaimValue, CredentialQuery, DcqlQuery
+from verifiers.dcql import (
+    SD_JWT_VC,
+    ClaimsQuery,
+    ClaimValue,
+    CredentialQuery,
+    DcqlQuery,
+    UnknownReference,
+)
 
 
 @dataclass(frozen=True)
@@ -105,11 +112,14 @@ class DcqlMatch:
     release: tuple[Release, ...]
 
     def result(self, query_id: str) -> QueryResult:
-        """The result for the credential query called ``query_id``; KeyError-free lookup."""
+        """The result for the credential query called ``query_id``.
+
+        Raises ``dcql.unknown_reference`` when the query has no such id.
+        """
         for result in self.queries:
             if result.query_id == query_id:
                 return result
-        return QueryResult(query_id, (), multiple=False, required=False)
+        raise UnknownReference(f"no credential query with id {query_id!r}")
 
 
 def match_dcql(query: DcqlQuery, held: Sequence[HeldCredential]) -> DcqlMatch:

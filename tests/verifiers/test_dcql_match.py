@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from vault import InvalidInput
 from verifiers.claim_path import is_prefix
 from verifiers.dcql import SD_JWT_VC, parse_dcql
 from verifiers.dcql_match import HeldCredential, match_credential, match_dcql
@@ -239,6 +241,13 @@ def test_missing_required_credential_releases_nothing() -> None:
     match = match_dcql(parse_dcql(_set_query()), [INCOME_HELD])
     assert not match.satisfied and match.release == ()
     assert match.result("income").candidates  # it matched, yet must not be sent alone
+
+
+def test_asking_for_an_unknown_query_id_is_an_error() -> None:
+    match = match_dcql(parse_dcql(_set_query()), [PERSON])
+    with pytest.raises(InvalidInput) as caught:
+        match.result("nope")
+    assert caught.value.code == "dcql.unknown_reference"
 
 
 def test_without_credential_sets_every_query_is_required() -> None:
