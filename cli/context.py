@@ -1,7 +1,16 @@
 """What every command needs from its surroundings: the profile folder and the passphrases.
 
-This is the one place the CLI reads the environment (``KLUIS_HOME``, ``KLUIS_PASSPHRASE``,
-``KLUIS_EXPORT_PASSPHRASE``); the core receives plain values.
+This is the one place the CLI reads the environment; the core receives plain values:
+
+- ``KLUIS_HOME``: the profile folder (``--home`` wins);
+- ``KLUIS_PASSPHRASE``: the passphrase that opens the vault (for ``init`` and ``vault import``:
+  the passphrase the new profile gets);
+- ``KLUIS_NEW_PASSPHRASE``: the new passphrase for ``passphrase change`` and ``recover``;
+- ``KLUIS_EXPORT_PASSPHRASE``: the passphrase of an export archive;
+- ``KLUIS_RECOVERY_CODE``: the recovery code for ``recover``.
+
+Without the variable, kluis asks, without echo. Variables are for scripts and tests: on a
+shared machine other users may see a process's environment, so typing is safer.
 """
 
 from __future__ import annotations
@@ -13,6 +22,12 @@ import platformdirs
 import typer
 
 from cli.lang import say
+from vault import NoProfile, Schema, Vault, inspect_profile, open_vault
+
+# The components whose tables this kluis knows, besides the vault's own. Later components
+# (wallet credentials, the consent log, grants) add their Schema here, so every command
+# opens, exports and imports the vault with them.
+SCHEMAS: tuple[Schema, ...] = ()
 
 _home_option: Path | None = None
 
@@ -42,3 +57,39 @@ def passphrase(*, confirm: bool = False, env: str = "KLUIS_PASSPHRASE", prompt: 
         confirmation_prompt=say(en="Repeat to confirm", nl="Herhaal ter bevestiging") if confirm else False,
     )
     return str(value)
+
+
+def new_passphrase(*, env: str = "KLUIS_PASSPHRASE", prompt: str | None = None) -> str:
+    """A passphrase the profile will get: from ``env``, else asked twice."""
+    asked = prompt or say(en="New passphrase", nl="Nieuw wachtwoord")
+    return passphrase(confirm=True, env=env, prompt=asked)
+
+
+def export_passphrase(*, confirm: bool) -> str:
+    """The export archive's passphrase: ``KLUIS_EXPORT_PASSPHRASE``, else asked."""
+    return passphrase(
+        confirm=confirm,
+        env="KLUIS_EXPORT_PASSPHRASE",
+        prompt=say(en="Export passphrase", nl="Exportwachtwoord"),
+    )
+
+
+def recovery_code() -> str:
+    """The recovery code: ``KLUIS_RECOVERY_CODE``, else asked (without echo: it opens the vault)."""
+    if value := os.environ.get("KLUIS_RECOVERY_CODE"):
+        return value
+    return str(typer.prompt(say(en="Recovery code", nl="Herstelcode"), hide_input=True))
+
+
+def unlock() -> Vault:
+    """The vault at ``home()``, opened with the passphrase. Close it (``with``)."""
+    return open_vault(existing_home(), passphrase(), schemas=SCHEMAS)
+
+
+def existing_home() -> Path:
+    """``home()``, if it holds a profile. Raises NoProfile before anyone is asked for a
+    passphrase that could open nothing."""
+    root = home()
+    if not inspect_profile(root).exists:
+        raise NoProfile(path=str(root))
+    return root

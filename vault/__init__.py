@@ -40,6 +40,7 @@ from vault.errors import (
 )
 from vault.event import EventKind, ItemEvent, Subscriber
 from vault.item import (
+    DEFAULT_MEDIA_TYPE,
     BadMediaType,
     BadName,
     BadSource,
@@ -72,6 +73,7 @@ logging.getLogger("kluis").addHandler(logging.NullHandler())
 __all__ = [
     "CHUNK_SIZE",
     "DEFAULT_BUSY_TIMEOUT",
+    "DEFAULT_MEDIA_TYPE",
     "FAMILIES",
     "PASSPHRASE_KDF",
     "ArchiveSummary",

@@ -7,7 +7,7 @@ import importlib
 import typer
 
 # Each module named here has a ``register(app)`` that adds its commands or its group.
-GROUPS: tuple[str, ...] = ()
+GROUPS: tuple[str, ...] = ("profile", "vault", "demo")
 
 
 def register(app: typer.Typer) -> None:
