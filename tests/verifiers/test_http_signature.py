@@ -8,6 +8,7 @@ import hashlib
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -309,3 +310,28 @@ def test_jwk_round_trip() -> None:
 def test_malformed_jwk_is_refused(jwk: object) -> None:
     with pytest.raises(BadKey):
         parse_ed25519_jwk(jwk)
+
+
+def test_worked_example_in_the_relay_spec_verifies() -> None:
+    """specs/relay.md shows a signed request and its signature base: both must be right."""
+    spec = (Path(__file__).resolve().parents[2] / "specs" / "relay.md").read_text()
+    wire = spec.split("```http\n", 1)[1].split("```", 1)[0]
+    base = spec.split("without a final newline:\n\n```\n", 1)[1].split("\n```", 1)[0]
+    head, _, body = wire.partition("\n\n")
+    start, *lines = head.splitlines()
+    method, path, _ = start.split(" ")
+    headers = tuple(tuple(line.split(": ", 1)) for line in lines)
+    host = dict(headers)["Host"]
+    request = HttpRequest(method, f"https://{host}{path}",
+                          tuple((k, v) for k, v in headers if k != "Host"), body.strip().encode())
+    at = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    by = _verify(request, now=at)
+    assert (by.keyid, by.nonce) == (KEYID, "b2lJ7LXq2fTqZuH7mTR9Xw")
+    assert format_ed25519_jwk(KEY.public_key())["x"] in spec
+    # The base shown is the one signed: the published signature verifies over it.
+    signature = (request.header("signature") or "").removeprefix("kluis=:").removesuffix(":")
+    KEY.public_key().verify(base64.b64decode(signature), base.encode())
+    # And our signer, given the same nonce, writes exactly the published headers.
+    unsigned = dataclasses.replace(request, headers=(("Content-Type", "application/json"),))
+    again = sign_request(unsigned, KEY, tag=TAG, now=at, _nonce=by.nonce)
+    assert again.headers == request.headers
