@@ -12,10 +12,12 @@ Settings (measured with ``bench/vault.py``; the reasons are beside each constant
   crash test kills the writer with SIGKILL); a power cut or kernel crash may lose the last
   few commits, never the database's consistency. SQLCipher encrypts the WAL frames too.
 - ``temp_store = MEMORY``: sorts and temporary tables never reach a temp file on disk.
-- ``cipher_memory_security`` stays OFF (the default of SQLCipher 4.5 and later): ON makes
-  SQLCipher wipe and mlock every allocation, costing a large share of throughput, for little
-  gain here: the decrypted pages and the Python objects holding the values stay in ordinary
-  memory anyway while the vault is open.
+- ``cipher_memory_security`` stays OFF (the default since SQLCipher 4.5). ON makes SQLCipher
+  lock and wipe every allocation it makes; measured here it made puts 3.6-7x and warm reads
+  1.7-4x slower than the plain baseline. The gain is small for a vault on the citizen's own
+  device: while it is open, the decrypted pages sit in SQLite's page cache and the values in
+  Python objects, neither of which that setting protects, and swap is best covered by
+  encrypting the disk.
 """
 
 from __future__ import annotations
@@ -30,16 +32,19 @@ from sqlcipher3 import dbapi2  # type: ignore[import-untyped]
 
 from vault.errors import Conflict, VerificationFailed
 from vault.keyring import DataKey
+from vault.profile import Busy
 
 log = logging.getLogger("kluis.vault")
 
-# 4096 bytes: a small attribute write re-encrypts and HMACs whole pages, so small pages keep
-# the common case (one attribute, one transaction) cheap; larger pages made small puts 1.5-3x
-# slower for a modest gain on 1 MB documents (bench/vault.py measures both).
+# 4096 bytes. Every commit encrypts and authenticates whole pages, so the page size sets the
+# cost of the common case, one small attribute per transaction: with 16 KiB pages those puts
+# ran at half the rate and 1.55x the plain baseline (4 KiB: 1.2x); 1 KiB pages made 1 MB
+# documents 1.8x slower. ``bench/vault.py --explore`` prints the comparison.
 PAGE_SIZE = 4096
 # HMAC-SHA256 instead of SQLCipher 4's default HMAC-SHA512: SHA-256 has CPU instructions on
-# current x86 and ARM (SHA-NI, ARMv8 SHA2), so page authentication costs far less, with the
-# same 256-bit security of the data key. Fixed at creation: every open must use it.
+# current x86 and ARM (SHA-NI, ARMv8 SHA2), so page authentication costs less (measured: small
+# puts 1.47x -> 1.2x, 1 MB document puts 1.9x -> 1.3x the plain baseline) at the same 256-bit
+# strength as the data key. Fixed at creation: every open must use it.
 HMAC_ALGORITHM = "HMAC_SHA256"
 # Page cache in KiB (negative = KiB for SQLite). Pages in the cache are already decrypted, so
 # reads of recently used items cost no decryption at all.
@@ -84,8 +89,6 @@ def translate_errors() -> Iterator[None]:
         if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
             raise Corrupt(str(error)) from None
         if code == _SQLITE_BUSY:
-            from vault.profile import Busy
-
             raise Busy() from None
         raise
 
