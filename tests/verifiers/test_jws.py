@@ -47,8 +47,17 @@ def test_base64url_round_trip(data: bytes) -> None:
 @pytest.mark.parametrize(
     "text",
     ["QQ==", "QQ=", "a+b/", "ab cd", "abcde", "QR", "QUJ", "QUI\n", "é"],
-    ids=["padding", "one-pad", "std-alphabet", "space", "length-4k+1", "bits-in-2", "bits-in-3",
-         "newline", "non-ascii"],
+    ids=[
+        "padding",
+        "one-pad",
+        "std-alphabet",
+        "space",
+        "length-4k+1",
+        "bits-in-2",
+        "bits-in-3",
+        "newline",
+        "non-ascii",
+    ],
 )
 def test_base64url_refuses_what_is_not_strict(text: str) -> None:
     assert _code(lambda: b64url_decode(text)) == "jws.malformed"
@@ -119,7 +128,7 @@ def test_alg_must_fit_key() -> None:
     ed = generate_signing_key(Alg.EDDSA)
     token = sign_jws({"alg": "EdDSA"}, {}, ed)
     head = b64url_encode(json.dumps({"alg": "ES256"}).encode())
-    forged = head + token[token.index("."):]
+    forged = head + token[token.index(".") :]
     assert _code(lambda: verify_jws(forged, ed.public)) == "jws.key_alg_mismatch"
 
 
@@ -151,8 +160,18 @@ def _ec_jwk() -> dict[str, str]:
         lambda j: j.update(kid=7),
         lambda j: j.update(x=5),
     ],
-    ids=["private-d", "P-384", "RSA", "no-y", "short-x", "padded-x", "off-curve", "alg-mismatch",
-         "kid-not-string", "x-not-string"],
+    ids=[
+        "private-d",
+        "P-384",
+        "RSA",
+        "no-y",
+        "short-x",
+        "padded-x",
+        "off-curve",
+        "alg-mismatch",
+        "kid-not-string",
+        "x-not-string",
+    ],
 )
 def test_jwk_is_strict(mutate) -> None:  # type: ignore[no-untyped-def]
     jwk = _ec_jwk()
@@ -189,8 +208,9 @@ def test_jwcrypto_agrees_both_ways(alg: Alg) -> None:
 
 @pytest.mark.parametrize("alg", ALGS)
 def test_jwk_parse_matches_jwcrypto(alg: Alg) -> None:
-    generated = jwcrypto_jwk.JWK.generate(**({"kty": "EC", "crv": "P-256"} if alg is Alg.ES256
-                                             else {"kty": "OKP", "crv": "Ed25519"}))
+    generated = jwcrypto_jwk.JWK.generate(
+        **({"kty": "EC", "crv": "P-256"} if alg is Alg.ES256 else {"kty": "OKP", "crv": "Ed25519"})
+    )
     public = generated.export_public(as_dict=True)
     assert format_jwk(parse_jwk(public), with_kid=False) == {
         k: v for k, v in public.items() if k in ("kty", "crv", "x", "y")
