@@ -175,7 +175,9 @@ async def _on_validation_error(request: Request, error: Exception) -> JSONRespon
     return _respond(request, InvalidRequest(), extra={"errors": listed})
 
 
+# FastAPI answers 400 itself only when it cannot parse a body at all (e.g. nested too deeply).
 _BY_STATUS: dict[int, type[KluisError]] = {
+    400: MalformedJson,
     404: NoRoute,
     405: MethodNotAllowed,
     413: BodyTooLarge,

@@ -67,8 +67,8 @@ class UnknownAddress(NotFound):
 
 class BadEnvelope(InvalidInput):
     code = "relay.bad_envelope"
-    en = "The message has no valid media type. Give a type such as application/jwt."
-    nl = "Het bericht heeft geen geldig mediatype. Geef een type zoals application/jwt."
+    en = "The message has no valid media type, or its text is not valid Unicode. Fix it and resend."
+    nl = "Het bericht heeft geen geldig mediatype of geen geldige Unicode-tekst. Herstel het."
 
 
 class MessageTooLarge(InvalidInput):
@@ -201,7 +201,10 @@ class Relay:
         """
         if not _MEDIA_TYPE.match(envelope.content_type):
             raise BadEnvelope("RFC 6838 §4.2: content_type must be type/subtype")
-        body = envelope.body.encode("utf-8", errors="surrogatepass")
+        try:
+            body = envelope.body.encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadEnvelope("RFC 8259 §8.2: the body has an unpaired surrogate") from None
         if len(body) > self.policy.max_message_bytes:
             raise MessageTooLarge(f"at most {self.policy.max_message_bytes} bytes")
         if not _ADDRESS.match(address):
@@ -242,7 +245,7 @@ class Relay:
         return [
             Message(
                 id=str(id_), seq=int(seq), address=str(address),
-                envelope=Envelope(str(content_type), bytes(body).decode("utf-8", "surrogatepass")),
+                envelope=Envelope(str(content_type), bytes(body).decode("utf-8")),
                 received_at=datetime.fromtimestamp(received, tz=UTC),
             )
             for id_, seq, address, content_type, body, received in rows

@@ -41,6 +41,7 @@ from verifiers.http_signature import key_thumbprint, parse_ed25519_jwk
 
 WALLET_TAG = "kluis-wallet"
 MAX_BATCH = 100
+MAX_SEQ = 2**62  # sequence numbers are 64-bit integers in both stores
 _ID_PATTERN = r"^[A-Za-z0-9_-]{16,64}$"
 
 
@@ -205,7 +206,7 @@ def _router(
 
     @router.get("/mailbox/messages", response_model=BatchOut, tags=["wallet"])
     async def read_messages(
-        after: Annotated[int, Query(ge=0)] = 0,
+        after: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
         wait: Annotated[float, Query(ge=0, description="Long-poll seconds (capped).")] = 0,
         limit: Annotated[int, Query(ge=1, le=MAX_BATCH)] = 50,
         mailbox: str = Depends(wallet),
@@ -227,7 +228,7 @@ def _router(
                 response_class=StreamingResponse,
                 responses={200: {"content": {"text/event-stream": {}}}})
     async def stream_messages(
-        mailbox: str = Depends(wallet), after: Annotated[int, Query(ge=0)] = 0
+        mailbox: str = Depends(wallet), after: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0
     ) -> StreamingResponse:
         """Server-sent events: one ``message`` event per message (``id`` = seq), in order."""
         return StreamingResponse(

@@ -110,6 +110,11 @@ def test_malformed_json_is_400(base: str) -> None:
     _problem(response, 400, "http.malformed_json")
 
 
+def test_json_nested_too_deeply_is_400(base: str) -> None:
+    response = httpx.post(f"{base}/things", content=b"[" * 2000, headers=JSON)
+    _problem(response, 400, "http.malformed_json")
+
+
 def test_wrong_fields_are_400_without_echoing_input(base: str) -> None:
     hostile = "<script>" * 5
     response = httpx.post(f"{base}/things", json={"name": hostile, "count": "many", "x": 1})

@@ -236,10 +236,24 @@ def test_envelope_of_the_wrong_shape_is_refused(
     assert relay.count("relay_message") == before
 
 
-def test_envelope_without_media_type_is_refused(relay: Relay, address: str) -> None:
+@pytest.mark.parametrize(
+    "raw",
+    [b'{"content_type": "not a type", "body": "x"}',
+     b'{"content_type": "text/plain", "body": "\\ud800 unpaired"}'],
+    ids=["no_media_type", "unpaired_surrogate"],
+)
+def test_bad_envelope_is_refused(relay: Relay, address: str, raw: bytes) -> None:
     before = relay.count("relay_message")
-    response = httpx.post(address, json={"content_type": "not a type", "body": "x"})
+    response = httpx.post(address, content=raw, headers={"Content-Type": "application/json"})
     _problem(response, 400, "relay.bad_envelope")
+    assert relay.count("relay_message") == before
+
+
+def test_body_sent_as_another_media_type_is_refused(relay: Relay, address: str) -> None:
+    before = relay.count("relay_message")
+    response = httpx.post(address, content=json.dumps(REQUEST).encode(),
+                          headers={"Content-Type": "text/plain"})
+    _problem(response, 400, "http.invalid_request")
     assert relay.count("relay_message") == before
 
 
@@ -445,7 +459,9 @@ def test_bad_ack_bodies_are_refused(relay: Relay, registered: Any, ids: Any) -> 
     _problem(_send(request), 400, "http.invalid_request")
 
 
-@pytest.mark.parametrize("query", ["after=-1", "limit=0", "limit=101", "wait=-1", "after=x"])
+@pytest.mark.parametrize(
+    "query", ["after=-1", "limit=0", "limit=101", "wait=-1", "after=x", f"after={2**64}"]
+)
 def test_bad_read_parameters_are_refused(relay: Relay, registered: Any, query: str) -> None:
     key, _ = registered
     _problem(_send(_signed("GET", f"{relay.url}/mailbox/messages?{query}", key)), 400,
