@@ -118,7 +118,12 @@ from verifiers.status_token import (
     issue_status_list_token,
     verify_status_list_token,
 )
-from verifiers.statuslist import StatusList, StatusListChecker
+from verifiers.statuslist import (
+    StatusList,
+    StatusListChecker,
+    format_status_list_state,
+    parse_status_list_state,
+)
 from verifiers.trustlist import (
     Agency,
     CredentialRegistration,
@@ -187,6 +192,8 @@ __all__ = [
     "verify_status_list_token",
     "StatusList",
     "StatusListChecker",
+    "format_status_list_state",
+    "parse_status_list_state",
     # claim_path (OpenID4VP 1.0 §7)
     "ClaimPath",
     "ConcretePath",

@@ -16,12 +16,17 @@ of the presented artefact, checked like its signature and expiry (STANDARDS §1.
 and it makes the presentation fail verification the same way an expired credential does.
 NotPermitted is about the caller's own rights (a passphrase, a registration, a grant).
 
+Stored state: ``format_status_list_state`` / ``parse_status_list_state`` write and read an
+issuer's list (uri, statuses, which indices were handed out) as one JSON object, so a file
+(``kluis agency status``) and later a server store keep the same state.
+
 The bit array and ``lst`` are in ``verifiers.status_array``; the JWT in
 ``verifiers.status_token``.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from typing import Any
@@ -36,7 +41,14 @@ from vault.errors import (
     Unavailable,
     VerificationFailed,
 )
-from verifiers.status_array import BadParameters, StatusArray, StatusValue, is_int
+from verifiers.status_array import (
+    BadParameters,
+    StatusArray,
+    StatusValue,
+    format_status_list,
+    is_int,
+    parse_status_list,
+)
 from verifiers.status_token import (
     StatusListToken,
     issue_status_list_token,
@@ -242,6 +254,94 @@ class StatusList:
         if current == StatusValue.INVALID:
             raise AlreadyRevoked(f"index {index} of {self.uri} is revoked")
         return current
+
+
+# --- the issuer's stored state ------------------------------------------------------------------
+
+STATE_FORMAT = "kluis-status-list-state"
+STATE_VERSION = 1
+_STATE_MEMBERS = frozenset({"format", "version", "uri", "status_list", "allocated"})
+MAX_URI_LENGTH = 2048
+
+
+class BadState(InvalidInput):
+    code = "status.bad_state"
+    en = (
+        "The saved status list is damaged or not in the right format. "
+        "Use your last good copy of it."
+    )
+    nl = (
+        "De opgeslagen statuslijst is beschadigd of heeft niet de juiste vorm. "
+        "Gebruik uw laatste goede kopie."
+    )
+
+
+def format_status_list_state(status_list: StatusList) -> dict[str, Any]:
+    """The issuer's list as one JSON object, read back by ``parse_status_list_state``.
+
+    ``{"format": "kluis-status-list-state", "version": 1, "uri": ...,
+    "status_list": {"bits", "lst"}, "allocated": {"bits": 1, "lst"}}``: the statuses in the
+    form the token carries (Token Status List §4.2), and one bit per index, set when it was
+    handed out, packed and compressed the same way (padded to whole bytes). Keeping the
+    allocated set is what lets an index never be handed out twice.
+    """
+    size = status_list.size
+    allocated = StatusArray.from_bytes(1, bytes(-(-size // 8)))
+    for index in status_list.allocated:
+        allocated[index] = 1
+    return {
+        "format": STATE_FORMAT,
+        "version": STATE_VERSION,
+        "uri": status_list.uri,
+        "status_list": format_status_list(status_list.statuses),
+        "allocated": format_status_list(allocated),
+    }
+
+
+def parse_status_list_state(state: object) -> StatusList:
+    """The issuer's list in ``state``: an object from ``format_status_list_state``, or its
+    JSON text (``str`` or ``bytes``). Members are exactly the five written, nothing else.
+
+    Raises ``status.bad_state`` for anything else: not JSON, duplicate or unknown members,
+    another format or version, an empty or over-long uri, a list that does not decode
+    (§4.2), fewer than ``MIN_LIST_SIZE`` entries, an allocation bitmap of the wrong length,
+    or a status on an index that was never handed out.
+    """
+    if isinstance(state, str | bytes):
+        state = _state_json(state)
+    if not isinstance(state, Mapping) or set(state) != _STATE_MEMBERS:
+        raise BadState(f"kluis: the state has exactly the members {sorted(_STATE_MEMBERS)}")
+    if state["format"] != STATE_FORMAT or not is_int(state["version"]):
+        raise BadState(f"kluis: format is {STATE_FORMAT!r} and version a number")
+    if state["version"] != STATE_VERSION:
+        raise BadState(f"kluis: state version {state['version']} is not {STATE_VERSION}")
+    uri = state["uri"]
+    if not isinstance(uri, str) or not 0 < len(uri) <= MAX_URI_LENGTH:
+        raise BadState(f"Token Status List §6.1: uri is a string of 1-{MAX_URI_LENGTH}")
+    try:
+        statuses = parse_status_list(state["status_list"])
+        bitmap = parse_status_list(state["allocated"])
+    except KluisError as error:
+        raise BadState(f"status_list or allocated: {error.detail}") from None
+    if bitmap.bits != 1 or len(bitmap) != -(-len(statuses) // 8) * 8:
+        raise BadState("kluis: allocated has one bit per index, padded to whole bytes")
+    try:
+        return StatusList.restore(uri, statuses, (i for i, _ in bitmap.nonzero()))
+    except KluisError as error:
+        raise BadState(error.detail) from None
+
+
+def _state_json(text: str | bytes) -> object:
+    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        members = dict(pairs)
+        if len(members) != len(pairs):
+            raise ValueError("duplicate member name")
+        return members
+
+    try:
+        return json.loads(text, object_pairs_hook=no_duplicates)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise BadState("RFC 8259: the state is JSON without duplicate members") from None
 
 
 # --- the relying party's checker (§8) -----------------------------------------------------------
