@@ -398,17 +398,36 @@ def sign_trust_list(doc: Mapping[str, Any] | TrustList, anchor_private_jwk: JWK)
     ``doc`` is checked first exactly as :func:`verify_trust_list` checks it, so an invalid list
     is never signed. Raises the ``trustlist.*`` schema errors or ``trustlist.unsupported_key``.
     """
-    if isinstance(doc, TrustList):
-        doc = doc.model_dump(mode="json", exclude_none=True)
-    try:
-        canonical = rfc8785.dumps(doc)
-    except (rfc8785.CanonicalizationError, TypeError, ValueError):
-        raise SchemaViolation(f"{SPEC} §2: the list holds values JSON cannot carry") from None
+    canonical = _canonical(format_trust_list(doc) if isinstance(doc, TrustList) else doc)
     _parse(canonical)
     try:
         return sign_compact(canonical, anchor_private_jwk, typ=TYP)
     except JoseFailure as failure:
         raise UnsupportedKey(failure.detail) from None
+
+
+def parse_trust_list(doc: Mapping[str, Any] | str | bytes) -> TrustList:
+    """The unsigned document ``doc`` (an object, or its JSON text) as a :class:`TrustList`,
+    checked as :func:`sign_trust_list` checks it before signing (``trustlist.md`` §2-§4, §6
+    step 5), so a list can be checked while it is being written. Nothing about a signature,
+    the anchor or time is decided here: only :func:`verify_trust_list` makes a list trusted.
+
+    Raises ``trustlist.malformed`` (text that is not JSON without duplicate member names) or
+    the ``trustlist.*`` schema errors.
+    """
+    if isinstance(doc, str | bytes):
+        try:
+            doc = json.loads(doc, object_pairs_hook=_no_duplicate_members)
+        except (ValueError, RecursionError):
+            raise Malformed(f"{SPEC} §2: the document is JSON without duplicate members") from None
+        if not isinstance(doc, dict):
+            raise SchemaViolation(f"{SPEC} §2: the list is a JSON object")
+    return _parse(_canonical(doc))
+
+
+def format_trust_list(trust_list: TrustList) -> dict[str, Any]:
+    """The unsigned document of ``trust_list``, absent members left out (``trustlist.md`` §2)."""
+    return trust_list.model_dump(mode="json", exclude_none=True)
 
 
 def verify_trust_list(
@@ -450,6 +469,13 @@ _JOSE_ERRORS: dict[Reason, type[KluisError]] = {
     Reason.BAD_SIGNATURE: BadSignature,
     Reason.UNSUPPORTED_KEY: WrongAnchor,
 }
+
+
+def _canonical(doc: Mapping[str, Any]) -> bytes:
+    try:
+        return bytes(rfc8785.dumps(doc))
+    except (rfc8785.CanonicalizationError, TypeError, ValueError, RecursionError):
+        raise SchemaViolation(f"{SPEC} §2: the list holds values JSON cannot carry") from None
 
 
 def _parse(payload: bytes) -> TrustList:
