@@ -46,7 +46,9 @@ def home() -> Path:
     return Path(platformdirs.user_data_dir("kluis", appauthor=False))
 
 
-def passphrase(*, confirm: bool = False, env: str = "KLUIS_PASSPHRASE", prompt: str | None = None) -> str:
+def passphrase(
+    *, confirm: bool = False, env: str = "KLUIS_PASSPHRASE", prompt: str | None = None
+) -> str:
     """The passphrase from ``env`` (for scripts), else asked for without echo."""
     if value := os.environ.get(env):
         return value
@@ -54,7 +56,9 @@ def passphrase(*, confirm: bool = False, env: str = "KLUIS_PASSPHRASE", prompt: 
     value = typer.prompt(
         text,
         hide_input=True,
-        confirmation_prompt=say(en="Repeat to confirm", nl="Herhaal ter bevestiging") if confirm else False,
+        confirmation_prompt=(
+            say(en="Repeat to confirm", nl="Herhaal ter bevestiging") if confirm else False
+        ),
     )
     return str(value)
 
