@@ -128,3 +128,5 @@ async def _sweep_forever(sweepers: Sequence[Sweeper], clock: Clock) -> None:
                 await run_in_threadpool(sweeper, now=clock())
             except KluisError as error:  # a busy or unreachable database: try next round
                 log.warning("housekeeping skipped: %s", error.code)
+            except Exception:  # a bug must not stop housekeeping for good; it is logged
+                log.exception("housekeeping failed")

@@ -337,9 +337,11 @@ def _postgres_errors() -> Iterator[None]:
 class PostgresStore:
     """PostgreSQL through a psycopg connection pool (one pool per process).
 
-    The pool keeps a bounded number of open connections for the server's worker threads,
-    replaces broken ones, and fails with ``StoreUnavailable`` instead of hanging when the
-    database is gone.
+    The pool keeps a bounded number of open connections for the server's worker threads and
+    fails with ``StoreUnavailable`` instead of hanging when the database is gone. Connections
+    are not pinged on checkout (that would cost a round trip per transaction): after a
+    database restart, the first transaction on each stale connection fails with
+    ``StoreUnavailable`` and the pool drops that connection.
     """
 
     backend = Backend.POSTGRESQL
@@ -352,7 +354,6 @@ class PostgresStore:
             max_size=max(1, pool_size),
             open=False,
             timeout=timeout,
-            check=psycopg_pool.ConnectionPool.check_connection,
             name="kluis",
         )
         with _postgres_errors():

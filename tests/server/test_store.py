@@ -165,3 +165,23 @@ def test_unwritable_sqlite_path_is_unavailable(tmp_path: Path) -> None:
     blocker.write_text("not a folder")
     with pytest.raises(StoreUnavailable):
         open_store(f"sqlite:///{blocker / 'server.db'}")
+
+
+@pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
+def test_postgres_recovers_after_its_connections_are_cut(store_url: str) -> None:
+    """A database restart breaks pooled connections: one transaction fails as unavailable,
+    the pool drops the connection, and the next transaction works."""
+    import psycopg
+
+    store = open_store(store_url, schemas=[NOTES_V1], pool_size=1)
+    try:
+        with store.transaction() as tx:
+            (pid,), = tx.execute("SELECT pg_backend_pid()")
+        with psycopg.connect(store_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        with pytest.raises(StoreUnavailable), store.transaction() as tx:
+            tx.execute("SELECT 1")
+        with store.transaction() as tx:
+            assert tx.execute("SELECT count(*) FROM note") == [(0,)]
+    finally:
+        store.close()
