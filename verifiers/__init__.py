@@ -56,6 +56,18 @@ from verifiers.dcql_match import (
     match_credential,
     match_dcql,
 )
+from verifiers.disclosure import (
+    Disclosure,
+    digest_of,
+    format_disclosure,
+    parse_disclosure,
+)
+from verifiers.holder import (
+    HeldSdJwt,
+    parse_issued,
+    present_sd_jwt,
+    select_disclosures,
+)
 from verifiers.http_signature import (
     HttpRequest,
     SignedBy,
@@ -65,6 +77,36 @@ from verifiers.http_signature import (
     parse_ed25519_jwk,
     sign_request,
     verify_request,
+)
+from verifiers.issuer import (
+    SD_JWT_VC_TYP,
+    issue_sd_jwt,
+    sign_sd_jwt,
+)
+from verifiers.jws import (
+    ALGORITHMS,
+    Alg,
+    Jws,
+    SigningKey,
+    VerifyingKey,
+    b64url_decode,
+    b64url_encode,
+    check_header,
+    check_signature,
+    format_jwk,
+    format_private_jwk,
+    generate_signing_key,
+    parse_jwk,
+    parse_jws,
+    parse_private_jwk,
+    sign_jws,
+    thumbprint,
+    verify_jws,
+)
+from verifiers.keybinding import (
+    KeyBinding,
+    check_key_binding,
+    prove_key_binding,
 )
 from verifiers.merkle import (
     EMPTY_ROOT,
@@ -105,6 +147,18 @@ from verifiers.receipt import (
     receipt_entry,
     verify_receipt,
 )
+from verifiers.sdjwt import (
+    NEVER_DISCLOSABLE,
+    CompactParts,
+    DisclosedClaim,
+    Processed,
+    SdJwt,
+    format_compact,
+    index_disclosures,
+    parse_compact,
+    parse_sd_jwt,
+    process_disclosures,
+)
 from verifiers.status_array import (
     StatusArray,
     StatusValue,
@@ -136,6 +190,16 @@ from verifiers.trustlist import (
     sign_trust_list,
     trust_list_hash,
     verify_trust_list,
+)
+from verifiers.verifier import (
+    DEFAULT_POLICY,
+    IssuerKeyMap,
+    IssuerKeys,
+    Policy,
+    StatusChecker,
+    VerifiedCredential,
+    verify_issued,
+    verify_sd_jwt,
 )
 
 __all__ = [
@@ -256,4 +320,55 @@ __all__ = [
     "credential_types",
     "label",
     "validate_claims",
+    # SD-JWT VC (RFC 9901, SD-JWT VC draft-18; specs/sdjwt.md)
+    "Disclosure",
+    "digest_of",
+    "format_disclosure",
+    "parse_disclosure",
+    "HeldSdJwt",
+    "parse_issued",
+    "present_sd_jwt",
+    "select_disclosures",
+    "SD_JWT_VC_TYP",
+    "issue_sd_jwt",
+    "sign_sd_jwt",
+    "ALGORITHMS",
+    "Alg",
+    "Jws",
+    "SigningKey",
+    "VerifyingKey",
+    "b64url_decode",
+    "b64url_encode",
+    "check_header",
+    "check_signature",
+    "format_jwk",
+    "format_private_jwk",
+    "generate_signing_key",
+    "parse_jwk",
+    "parse_jws",
+    "parse_private_jwk",
+    "sign_jws",
+    "thumbprint",
+    "verify_jws",
+    "KeyBinding",
+    "check_key_binding",
+    "prove_key_binding",
+    "NEVER_DISCLOSABLE",
+    "CompactParts",
+    "DisclosedClaim",
+    "Processed",
+    "SdJwt",
+    "format_compact",
+    "index_disclosures",
+    "parse_compact",
+    "parse_sd_jwt",
+    "process_disclosures",
+    "DEFAULT_POLICY",
+    "IssuerKeyMap",
+    "IssuerKeys",
+    "Policy",
+    "StatusChecker",
+    "VerifiedCredential",
+    "verify_issued",
+    "verify_sd_jwt",
 ]

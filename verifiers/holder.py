@@ -2,7 +2,7 @@
 disclose, and present it with a Key Binding JWT.
 
 The wallet verifies a credential on receipt with ``verifiers.verifier.verify_issued`` and
-then keeps it as a ``HeldCredential``; ``present_sd_jwt`` never checks the issuer's signature
+then keeps it as a ``HeldSdJwt``; ``present_sd_jwt`` never checks the issuer's signature
 again, it only reorganises what the holder already has.
 """
 
@@ -33,7 +33,7 @@ from verifiers.sdjwt import (
 
 
 @dataclass(frozen=True, slots=True)
-class HeldCredential:
+class HeldSdJwt:
     """An issued SD-JWT as the wallet keeps it: the Issuer-signed JWT, every disclosure in
     the issuer's order, the claims with all of them put back, and where each one lands.
 
@@ -51,7 +51,7 @@ class HeldCredential:
         return tuple(entry.path for entry in self.disclosures)
 
 
-def parse_issued(token: str, *, max_length: int = MAX_LENGTH) -> HeldCredential:
+def parse_issued(token: str, *, max_length: int = MAX_LENGTH) -> HeldSdJwt:
     """The credential in issued SD-JWT ``token``, organised for presenting.
 
     Checks the structure (RFC 9901 §7.1 steps 3-5) but NOT the issuer's signature: call
@@ -69,7 +69,7 @@ def parse_issued(token: str, *, max_length: int = MAX_LENGTH) -> HeldCredential:
     rank = {text: i for i, text in enumerate(parts.disclosures)}
     ordered = sorted(processed.disclosed, key=lambda entry: rank[entry.disclosure.encoded])
     holder_key = holder_key_of(processed.claims) if "cnf" in processed.claims else None
-    return HeldCredential(parts.issuer_jwt, hash_alg, processed.claims, tuple(ordered), holder_key)
+    return HeldSdJwt(parts.issuer_jwt, hash_alg, processed.claims, tuple(ordered), holder_key)
 
 
 def _related(concrete: ClaimPath, wanted: ClaimPath) -> bool:
@@ -84,7 +84,7 @@ def _related(concrete: ClaimPath, wanted: ClaimPath) -> bool:
     return True
 
 
-def select_disclosures(held: HeldCredential, paths: Iterable[Sequence[Any]]) -> tuple[str, ...]:
+def select_disclosures(held: HeldSdJwt, paths: Iterable[Sequence[Any]]) -> tuple[str, ...]:
     """The disclosures to send so that the claims at ``paths`` are shown, in the issuer's
     order and each once (RFC 9901 §7.2): the claim's own disclosure, those of everything
     inside it, and those of its ancestors (a child disclosure needs its parent).
@@ -110,7 +110,7 @@ def select_disclosures(held: HeldCredential, paths: Iterable[Sequence[Any]]) -> 
 
 
 def present_sd_jwt(
-    held: HeldCredential, *, disclose: Iterable[Sequence[Any]],
+    held: HeldSdJwt, *, disclose: Iterable[Sequence[Any]],
     holder_key: SigningKey | None = None, nonce: str | None = None, aud: str | None = None,
     now: int | None = None,
 ) -> str:
