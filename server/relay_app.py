@@ -11,7 +11,6 @@ cannot even name another wallet's mailbox.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -23,7 +22,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from server.authenticator import NONCE_SCHEMA, Authenticator
-from server.doorbell import Doorbell
 from server.rate_limit import RateLimiter, RateRule
 from server.relay import (
     ADDRESS_PATTERN,
@@ -37,6 +35,7 @@ from server.relay import (
 from server.service import Clock, attach_store, create_service_app, http_request_of, utc_now
 from server.settings import Settings
 from server.store import Store
+from server.watcher import Watcher
 from verifiers.http_signature import key_thumbprint, parse_ed25519_jwk
 
 WALLET_TAG = "kluis-wallet"
@@ -153,7 +152,7 @@ def _router(
     settings: Settings, relay: Relay, auth: Authenticator, limiter: RateLimiter, clock: Clock
 ) -> APIRouter:
     router = APIRouter()
-    doorbell = Doorbell()
+    watcher = Watcher(relay, poll_interval=settings.relay_poll_interval_seconds)
     per_address = RateRule(
         "address", settings.relay_rate_limit_per_address, settings.rate_window_seconds
     )
@@ -198,10 +197,7 @@ def _router(
     async def post_message(address: AddressParam, body: EnvelopeBody) -> PostedOut:
         """Leave a message for the citizen behind ``address``; no signature needed."""
         await run_in_threadpool(limiter.hit, per_address, address, now=clock())
-        posted = await run_in_threadpool(
-            relay.post, address, Envelope(body.content_type, body.body), now=clock()
-        )
-        doorbell.ring(posted.mailbox_id)
+        posted = await watcher.post(address, Envelope(body.content_type, body.body), now=clock())
         return PostedOut(id=posted.id)
 
     @router.get("/mailbox/messages", response_model=BatchOut, tags=["wallet"])
@@ -212,15 +208,8 @@ def _router(
         mailbox: str = Depends(wallet),
     ) -> BatchOut:
         """Unacknowledged messages after ``after``; waits up to ``wait`` s for the first."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + min(wait, settings.relay_long_poll_max_seconds)
-        while True:
-            ticket = doorbell.ticket(mailbox)
-            batch = await run_in_threadpool(relay.read, mailbox, after=after, limit=limit)
-            left = deadline - loop.time()
-            if batch or left <= 0:
-                break
-            await doorbell.wait(ticket, min(left, settings.relay_poll_interval_seconds))
+        wait = min(wait, settings.relay_long_poll_max_seconds)
+        batch = await watcher.wait_for(mailbox, after=after, limit=limit, wait=wait)
         cursor = batch[-1].seq if batch else after
         return BatchOut(messages=[MessageOut.of(m) for m in batch], cursor=cursor)
 
@@ -232,7 +221,7 @@ def _router(
     ) -> StreamingResponse:
         """Server-sent events: one ``message`` event per message (``id`` = seq), in order."""
         return StreamingResponse(
-            _events(relay, doorbell, settings, mailbox, after),
+            _events(watcher, mailbox, after, settings.relay_sse_max_seconds),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
@@ -246,27 +235,17 @@ def _router(
 
 
 async def _events(
-    relay: Relay, doorbell: Doorbell, settings: Settings, mailbox: str, after: int
+    watcher: Watcher, mailbox: str, after: int, seconds: float
 ) -> AsyncIterator[str]:
-    """The SSE stream (WHATWG HTML §9.2): ends after ``relay_sse_max_seconds`` so the wallet
-    signs a fresh request now and then; a comment line keeps idle proxies from closing it."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + settings.relay_sse_max_seconds
-    heartbeat = loop.time() + 15
+    """The SSE stream (WHATWG HTML §9.2). It ends after ``seconds`` so the wallet signs a
+    fresh request now and then; a comment line keeps idle proxies from closing it."""
     cursor = after
     yield "retry: 1000\n\n"
-    while loop.time() < deadline:
-        ticket = doorbell.ticket(mailbox)
-        batch = await run_in_threadpool(relay.read, mailbox, after=cursor, limit=MAX_BATCH)
+    async for batch in watcher.follow(mailbox, after=after, seconds=seconds):
+        if not batch:
+            yield ": still here\n\n"
         for message in batch:
             data = MessageOut.of(message).model_dump_json()
             yield f"id: {message.seq}\nevent: message\ndata: {data}\n\n"
             cursor = message.seq
-        if batch:
-            continue
-        if loop.time() >= heartbeat:
-            heartbeat = loop.time() + 15
-            yield ": still here\n\n"
-        left = deadline - loop.time()
-        await doorbell.wait(ticket, min(left, settings.relay_poll_interval_seconds))
     yield f"event: end\ndata: {json.dumps({'cursor': cursor})}\n\n"

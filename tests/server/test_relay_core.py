@@ -218,3 +218,34 @@ def test_doorbell_ring_between_look_and_wait_is_not_lost() -> None:
         return rung, silent
 
     assert asyncio.run(scenario()) == (True, False)
+
+
+def test_watcher_wakes_a_waiting_reader_and_streams_in_order(relay: Relay) -> None:
+    from server.watcher import Watcher
+
+    mailbox = _mailbox(relay)
+    address = relay.open_address(mailbox, now=NOW).address
+    # A long poll interval: only the doorbell can wake the reader in time.
+    watcher = Watcher(relay, poll_interval=60)
+
+    async def scenario() -> tuple[list[int], list[int], list[list[int]]]:
+        assert await watcher.wait_for(mailbox, after=0, limit=10, wait=0) == []
+
+        async def post_soon() -> None:
+            await asyncio.sleep(0.05)
+            await watcher.post(address, REQUEST, now=NOW)
+
+        poster = asyncio.create_task(post_soon())
+        woken = await watcher.wait_for(mailbox, after=0, limit=10, wait=30)
+        await poster
+        await watcher.post(address, REQUEST, now=NOW)
+        later = await watcher.wait_for(mailbox, after=woken[-1].seq, limit=10, wait=0)
+        streamed = []
+        async for batch in watcher.follow(mailbox, after=0, seconds=0.3, heartbeat=0.1):
+            streamed.append([m.seq for m in batch])
+        return [m.seq for m in woken], [m.seq for m in later], streamed
+
+    woken, later, streamed = asyncio.run(scenario())
+    assert (woken, later) == ([1], [2])
+    assert streamed[0] == [1, 2] and [] in streamed[1:]  # then heartbeats only
+    assert all(batch == [] for batch in streamed[1:])
