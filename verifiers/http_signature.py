@@ -228,12 +228,12 @@ class _WindowVerifier(HTTPMessageVerifier):
         moment = _from_timestamp(created)
         if abs(moment - self._now) > self._window:
             seconds = int(self._window.total_seconds())
-            raise StaleSignature(f"RFC 9421 §3.2 step 6: created is not within {seconds} s of now")
+            raise StaleSignature(f"RFC 9421 §3.2: created is not within {seconds} s of now")
         expires = sig_input.params.get("expires")
         if expires is None:
             return
         if type(expires) is not int or _from_timestamp(expires) < self._now:
-            raise StaleSignature("RFC 9421 §3.2 step 6: expires has passed")
+            raise StaleSignature("RFC 9421 §3.2: expires has passed")
 
 
 def _from_timestamp(value: int) -> datetime:
@@ -308,7 +308,7 @@ def verify_request(
         )
     except InvalidSignature as error:
         if keys.unknown:
-            raise UnknownKey("RFC 9421 §3.2 step 5: keyid is not registered") from None
+            raise UnknownKey("RFC 9421 §3.2: keyid is not registered") from None
         reason = str(error) or "the signature does not verify"
         raise BadSignature(f"RFC 9421 §3.2: {reason}") from None
     except (HTTPMessageSignaturesException, ValueError, TypeError) as error:
