@@ -7,7 +7,7 @@ import importlib
 import typer
 
 # Each module named here has a ``register(app)`` that adds its commands or its group.
-GROUPS: tuple[str, ...] = ("profile", "vault", "demo", "sdjwt", "trustlist")
+GROUPS: tuple[str, ...] = ("profile", "vault", "demo", "sdjwt", "trustlist", "agency")
 
 
 def register(app: typer.Typer) -> None:
