@@ -22,14 +22,16 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from vault import ItemEvent, NotFound, Transaction, Vault
+from vault import FileExists, ItemEvent, NoFile, NotFound, Transaction, Vault
 from vault.event import EventKind
 from vault.schema import Schema
+from verifiers.audit_export import EarlierCheckpoint, ExportSummary, write_export
 from verifiers.checkpoint import Checkpoint, verify_checkpoint
 from verifiers.disclosure import digest_of
-from verifiers.log_entry import Kind, item_event
+from verifiers.log_entry import ExportKind, Kind, export_made, item_event
 from verifiers.merkle import HASH_SIZE, MerkleTree, prove_consistency, prove_inclusion
 from verifiers.note import (
     Signer,
@@ -258,6 +260,39 @@ class ConsentLog:
         tx.execute(
             "INSERT OR IGNORE INTO consent_checkpoint (size, note) VALUES (?, ?)",
             (checkpoint.size, note),
+        )
+
+    def export(self, target: Path, *, now: datetime) -> ExportSummary:
+        """Export the log for an auditor to the new folder (or ``.tar``) ``target``.
+
+        Log first: an ``export_made`` entry is appended and its checkpoint recorded as handed
+        out before anything is written, so the export includes its own record and every
+        later export proves it extends this one. Returns what was written. Raises
+        ``vault.file_exists`` / ``vault.no_file`` for a taken name or a missing folder.
+        """
+        if target.exists() or target.is_symlink():
+            raise FileExists(path=str(target))
+        if not target.parent.is_dir():
+            raise NoFile(path=str(target.parent))
+        with self._vault.transaction() as tx:
+            earlier = self.published()
+            done = self.append([export_made(ExportKind.AUDIT)], now=now, tx=tx)
+            self.publish(done.note, tx)
+        size = done.checkpoint.size
+        proofs = []
+        for note in earlier:
+            old = verify_checkpoint(note, self.verifier_key, origin=self.origin)
+            if old.size < size:
+                proofs.append(EarlierCheckpoint(note, old.size, self.prove_consistency(old.size,
+                                                                                    size)))
+        return write_export(
+            target,
+            lines=self.lines(0, size),
+            size=size,
+            attachments=self.attachments(0, size),
+            checkpoint=done.note,
+            verifier_key=self.verifier_key_text,
+            earlier=proofs,
         )
 
     # -- reading ----------------------------------------------------------------------------

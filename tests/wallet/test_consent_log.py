@@ -226,3 +226,36 @@ def test_sigkill_mid_append_leaves_a_consistent_log(profile: Path, kill_after: i
         assert len(batches) > kill_after
         note = wallet.log.head().checkpoint
         verify_checkpoint(note, wallet.log.verifier_key, origin=wallet.log.origin)
+
+
+# --- export ---------------------------------------------------------------------------------------
+
+
+def test_exports_record_themselves_and_carry_earlier_checkpoints(wallet: Wallet,
+                                                                 tmp_path: Path) -> None:
+    from verifiers.audit_export import verify_export
+
+    wallet.vault.put_attribute("income-2026", "31500", source="test", now=NOW)
+    first = wallet.log.export(tmp_path / "first", now=NOW)
+    assert first.size == 2
+    first_note = (tmp_path / "first" / "checkpoint").read_text()
+    wallet.log.append(_example(3), now=NOW)
+    second = wallet.log.export(tmp_path / "second.tar", now=NOW)
+    assert second.size == 6 and second.checkpoints == 1
+    result = verify_export(tmp_path / "second.tar", key=wallet.log.verifier_key,
+                           since=first_note)
+    assert result.earlier == (2,) and result.checkpoint.size == 6
+    kinds = [e["kind"] for e in wallet.log.entries()]
+    assert kinds == ["item_added", "export_made", "example", "example", "example", "export_made"]
+    assert wallet.log.published() == [first_note, wallet.log.head().checkpoint]
+
+
+def test_export_refuses_an_existing_target(wallet: Wallet, tmp_path: Path) -> None:
+    from vault import FileExists, NoFile
+
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(FileExists):
+        wallet.log.export(tmp_path / "taken", now=NOW)
+    with pytest.raises(NoFile):
+        wallet.log.export(tmp_path / "no" / "such" / "folder", now=NOW)
+    assert wallet.log.size == 0
