@@ -6,10 +6,44 @@ prints and never reads the environment for behaviour; HTTP reaches it through in
 clients.
 """
 
+from wallet.consent import Consent, State, StoredRequest
 from wallet.consent_log import ConsentLog, NoSuchEntry, VaultLogStore
+from wallet.credential import (
+    ClaimView,
+    PinnedIssuerKey,
+    StoredCredential,
+    claim_label,
+    find_credential,
+    held_credentials,
+    list_credentials,
+    receive_credential,
+)
+from wallet.evaluation import (
+    Block,
+    Caution,
+    ClaimLine,
+    CredentialLine,
+    Evaluation,
+    Status,
+    evaluate,
+)
+from wallet.holder_key import HolderKey, find_holder_key, holder_key, holder_keys, signing_key
 from wallet.mailbox import Inbox, InboxMessage, MailboxClient, RelayAddress
+from wallet.purpose import Purpose, RequestRetention, format_purpose, parse_purpose
+from wallet.release import Presentation, Refusal, Release
+from wallet.request import (
+    ClientIdPrefix,
+    Request,
+    ResponseMode,
+    parse_request,
+    request_id,
+    restore_request,
+)
+from wallet.request_object import TrustListVerifierKeys, VerifierKeys, open_request_object
 from wallet.transport import HttpxTransport, Response, Transport
+from wallet.trust import StoredTrustList, set_trust_list, stored_trust_list, trust_list
 from wallet.wallet import SCHEMAS, Wallet, create_wallet, open_wallet
+from wallet.wording import Text, format_date, join_labels, type_name
 
 __all__ = [
     # wallet (the vault with every component installed)
@@ -21,6 +55,59 @@ __all__ = [
     "ConsentLog",
     "NoSuchEntry",
     "VaultLogStore",
+    # holder_key (the keys credentials are bound to)
+    "HolderKey",
+    "find_holder_key",
+    "holder_key",
+    "holder_keys",
+    "signing_key",
+    # credential (credentials held)
+    "ClaimView",
+    "PinnedIssuerKey",
+    "StoredCredential",
+    "claim_label",
+    "find_credential",
+    "held_credentials",
+    "list_credentials",
+    "receive_credential",
+    # trust (the wallet's trust list)
+    "StoredTrustList",
+    "set_trust_list",
+    "stored_trust_list",
+    "trust_list",
+    # request, purpose, request_object (specs/request.md)
+    "ClientIdPrefix",
+    "Purpose",
+    "Request",
+    "RequestRetention",
+    "ResponseMode",
+    "TrustListVerifierKeys",
+    "VerifierKeys",
+    "format_purpose",
+    "open_request_object",
+    "parse_purpose",
+    "parse_request",
+    "request_id",
+    "restore_request",
+    # evaluation, consent, release (the consent engine)
+    "Block",
+    "ClaimLine",
+    "Consent",
+    "CredentialLine",
+    "Evaluation",
+    "Presentation",
+    "Refusal",
+    "Release",
+    "State",
+    "Status",
+    "StoredRequest",
+    "Caution",
+    "evaluate",
+    # wording (plain language in both languages)
+    "Text",
+    "format_date",
+    "join_labels",
+    "type_name",
     # mailbox (the relay, specs/relay.md)
     "Inbox",
     "InboxMessage",

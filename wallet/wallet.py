@@ -12,10 +12,21 @@ from datetime import datetime
 from pathlib import Path
 
 from vault import DEFAULT_BUSY_TIMEOUT, RecoveryCode, Schema, Vault, create_profile, open_vault
+from verifiers.verifier import IssuerKeys, StatusChecker
 from wallet import consent_log
+from wallet.consent import REQUESTS_SCHEMA, Consent
 from wallet.consent_log import ConsentLog
+from wallet.credential import CREDENTIAL_SCHEMA, StoredCredential, receive_credential
+from wallet.holder_key import HOLDER_KEY_SCHEMA
+from wallet.trust import TRUST_SCHEMA, trust_list
 
-SCHEMAS: tuple[Schema, ...] = (consent_log.SCHEMA,)
+SCHEMAS: tuple[Schema, ...] = (
+    consent_log.SCHEMA,
+    HOLDER_KEY_SCHEMA,
+    CREDENTIAL_SCHEMA,
+    TRUST_SCHEMA,
+    REQUESTS_SCHEMA,
+)
 """Every wallet component's tables, in migration order."""
 
 
@@ -26,6 +37,23 @@ class Wallet:
         self.vault = vault
         self.log = ConsentLog(vault)
         self.log.install()
+        self.consent = Consent(vault, self.log)
+        """Requests, decisions and releases (``wallet.consent``)."""
+
+    def receive_credential(
+        self,
+        token: object,
+        *,
+        now: datetime,
+        issuer_keys: IssuerKeys | None = None,
+        status_checker: StatusChecker | None = None,
+    ) -> StoredCredential:
+        """Verify and keep an issued credential (``wallet.credential.receive_credential``);
+        the issuer's key comes from the wallet's trust list unless ``issuer_keys`` is given.
+        Raises ``trust.no_list`` without either, and the receive errors."""
+        keys = issuer_keys if issuer_keys is not None else trust_list(self.vault, now=now)
+        return receive_credential(self.vault, self.log, token, issuer_keys=keys, now=now,
+                                  status_checker=status_checker)
 
     def close(self) -> None:
         self.vault.close()
