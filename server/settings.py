@@ -50,6 +50,19 @@ class Settings(BaseSettings):
     relay_poll_interval_seconds: float = Field(default=0.5, gt=0, le=10)
     relay_sse_max_seconds: float = Field(default=300.0, gt=0)
 
+    # Where clients reach the service (an https origin, or http on loopback); empty means
+    # http://<host>:<port>. Agencies put it in their metadata and credentials.
+    public_url: str = ""
+
+    # Issuer (OpenID4VCI): lifetimes in seconds and the transaction-code tries.
+    issuer_offer_seconds: int = Field(default=600, ge=30, le=86400)
+    issuer_tx_code_attempts: int = Field(default=5, ge=1, le=10)
+    issuer_token_seconds: int = Field(default=300, ge=30, le=300)
+    issuer_nonce_seconds: int = Field(default=300, ge=30, le=3600)
+    issuer_proof_max_age_seconds: int = Field(default=300, ge=30, le=3600)
+    issuer_status_ttl_seconds: int = Field(default=300, ge=1, le=86400)
+    issuer_status_lifetime_seconds: int = Field(default=3600, ge=60, le=7 * 86400)
+
     @model_validator(mode="after")
     def _default_db_url(self) -> Settings:
         if not self.db_url:
