@@ -138,6 +138,7 @@ from verifiers.note import (
     parse_verifier_key,
     sign_note,
 )
+from verifiers.proof import PROOF_TYP, verify_proof_jwt
 from verifiers.receipt import (
     Receipt,
     ReceiptPurpose,
@@ -300,6 +301,9 @@ __all__ = [
     "sign_trust_list",
     "trust_list_hash",
     "verify_trust_list",
+    # proof (OpenID4VCI 1.0 Appendix F.1)
+    "PROOF_TYP",
+    "verify_proof_jwt",
     # receipt (specs/receipt.md)
     "Receipt",
     "ReceiptPurpose",

@@ -18,6 +18,13 @@ from wallet.credential import (
     list_credentials,
     receive_credential,
 )
+from wallet.credential_offer import (
+    CredentialOffer,
+    OfferReference,
+    TxCodeSpec,
+    check_tx_code,
+    parse_credential_offer,
+)
 from wallet.evaluation import (
     Block,
     Caution,
@@ -29,6 +36,8 @@ from wallet.evaluation import (
 )
 from wallet.holder_key import HolderKey, find_holder_key, holder_key, holder_keys, signing_key
 from wallet.mailbox import Inbox, InboxMessage, MailboxClient, RelayAddress
+from wallet.openid4vci import IssuerEndpoints, fetch_credential_offer, redeem_offer
+from wallet.proof import make_proof_jwt
 from wallet.purpose import Purpose, RequestRetention, format_purpose, parse_purpose
 from wallet.release import Presentation, Refusal, Release
 from wallet.request import (
@@ -108,6 +117,16 @@ __all__ = [
     "format_date",
     "join_labels",
     "type_name",
+    # credential_offer, openid4vci, proof (OpenID4VCI 1.0, specs/openid4vci.md)
+    "CredentialOffer",
+    "IssuerEndpoints",
+    "OfferReference",
+    "TxCodeSpec",
+    "check_tx_code",
+    "fetch_credential_offer",
+    "make_proof_jwt",
+    "parse_credential_offer",
+    "redeem_offer",
     # mailbox (the relay, specs/relay.md)
     "Inbox",
     "InboxMessage",
