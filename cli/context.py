@@ -16,6 +16,7 @@ shared machine other users may see a process's environment, so typing is safer.
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import platformdirs
@@ -23,11 +24,13 @@ import typer
 
 from cli.lang import say
 from vault import NoProfile, Schema, Vault, inspect_profile, open_vault
+from wallet import SCHEMAS as WALLET_SCHEMAS
+from wallet import Wallet, open_wallet
 
-# The components whose tables this kluis knows, besides the vault's own. Later components
-# (wallet credentials, the consent log, grants) add their Schema here, so every command
-# opens, exports and imports the vault with them.
-SCHEMAS: tuple[Schema, ...] = ()
+# The components whose tables this kluis knows, besides the vault's own: every wallet
+# component (consent log, holder keys, credentials, trust list, requests, ...), so every
+# command opens, exports and imports the vault with them.
+SCHEMAS: tuple[Schema, ...] = WALLET_SCHEMAS
 
 _home_option: Path | None = None
 
@@ -83,6 +86,22 @@ def recovery_code() -> str:
     if value := os.environ.get("KLUIS_RECOVERY_CODE"):
         return value
     return str(typer.prompt(say(en="Recovery code", nl="Herstelcode"), hide_input=True))
+
+
+def now() -> datetime:
+    """The current time, in UTC: the one clock the commands use (tests replace it)."""
+    return datetime.now(UTC)
+
+
+def confirm(question: str) -> bool:
+    """Ask a yes/no question on the terminal; no is the default."""
+    return bool(typer.confirm(question, default=False))
+
+
+def wallet() -> Wallet:
+    """The wallet at ``home()`` (the vault with the consent log and every component),
+    opened with the passphrase. Close it (``with``)."""
+    return open_wallet(existing_home(), passphrase())
 
 
 def unlock() -> Vault:

@@ -81,6 +81,8 @@ class CredentialLine:
     optional: bool
     claims: tuple[ClaimLine, ...]
     holder_binding: bool
+    issuer: Text
+    """The issuer's names from the trust list (its id when the list does not name it)."""
 
     @property
     def vct(self) -> str:
@@ -142,7 +144,8 @@ def evaluate(
     usable = [c for c in held if not c.expired(now)]
     found = match_dcql(request.dcql, [c.held() for c in usable])
     by_id = {c.id: c for c in usable}
-    lines = tuple(_line(request, r.query_id, r.match, r.optional, by_id) for r in found.release)
+    lines = tuple(_line(request, r.query_id, r.match, r.optional, by_id, trust_list)
+                  for r in found.release)
     missing = _missing(found)
     status = Status.READY if found.satisfied else Status.UNMATCHED
     return _replace(
@@ -252,7 +255,7 @@ def _claim_ref_label(ref: ClaimRef) -> Text:
 
 def _line(
     request: Request, query_id: str, match: CredentialMatch, optional: bool,
-    held: Mapping[str, StoredCredential],
+    held: Mapping[str, StoredCredential], trust_list: TrustList,
 ) -> CredentialLine:
     credential = held[match.credential_id]
     query = request.dcql.credential(query_id)
@@ -262,8 +265,11 @@ def _line(
         for path in match.requested
     ] + [_claim_line(credential, path, always=True, optional=False)
          for path in match.always_disclosed]
+    issuer = next((a for a in trust_list.agencies if a.id == credential.issuer), None)
+    name = (Text(nl=issuer.names.nl, en=issuer.names.en) if issuer is not None
+            else Text(nl=credential.issuer, en=credential.issuer))
     return CredentialLine(query_id, credential, match, optional, tuple(claims),
-                          query.require_cryptographic_holder_binding)
+                          query.require_cryptographic_holder_binding, name)
 
 
 def _claim_line(

@@ -7,7 +7,9 @@ import importlib
 import typer
 
 # Each module named here has a ``register(app)`` that adds its commands or its group.
-GROUPS: tuple[str, ...] = ("profile", "vault", "demo", "sdjwt", "trustlist", "agency")
+GROUPS: tuple[str, ...] = (
+    "profile", "vault", "demo", "sdjwt", "trustlist", "agency", "trust", "credential", "request",
+)
 
 
 def register(app: typer.Typer) -> None:
