@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 from vault import KluisError
 from verifiers.audit_export import (
     BadExport,
-    EarlierCheckpoint,
     Forked,
     KeyMismatch,
     MissingFile,
@@ -24,34 +23,11 @@ from verifiers.audit_export import (
     write_export,
 )
 from verifiers.audit_export import Rollback as RolledBack
-from verifiers.checkpoint import Checkpoint, parse_checkpoint, sign_checkpoint
-from verifiers.merkle import BadConsistencyProof, prove_consistency, root_at
+from verifiers.checkpoint import parse_checkpoint, sign_checkpoint
+from verifiers.merkle import BadConsistencyProof
 from verifiers.note import BadSignature, Signer, UnverifiedNote, format_verifier_key
 
 FILES = ("entries.jsonl", "checkpoint", "log.vkey")
-
-
-def export_of(story, target: Path, *, size: int | None = None,
-              earlier: tuple[str, ...] = ()) -> Path:
-    """Write the story's log (its first ``size`` entries) as an export at ``target``."""
-    store = story.store
-    size = store.head().size if size is None else size
-    note = store.head().checkpoint
-    if size != store.head().size:
-        note = _checkpoint_at(story, size)
-    olds = []
-    for old_note in earlier:
-        old = parse_checkpoint(old_note.split("\n\n")[0] + "\n")
-        olds.append(EarlierCheckpoint(old_note, old.size, prove_consistency(old.size, size, store)))
-    write_export(target, lines=store.lines(0, size), size=size,
-                 attachments=store.attachments(0, size), checkpoint=note,
-                 verifier_key=format_verifier_key(story.signer.verifier_key), earlier=olds)
-    return target
-
-
-def _checkpoint_at(story, size: int) -> str:
-    checkpoint = Checkpoint(story.signer.name, size, root_at(size, story.store))
-    return sign_checkpoint(checkpoint, story.signer)
 
 
 def _lines(path: Path) -> list[bytes]:
@@ -75,7 +51,7 @@ def three(story):
 @pytest.fixture
 def export(three, tmp_path: Path) -> Path:
     story, first = three
-    return export_of(story, tmp_path / "export", earlier=(first,))
+    return story.export(tmp_path / "export", earlier=(first,))
 
 
 def test_a_clean_export_verifies(three, export: Path) -> None:
@@ -92,13 +68,13 @@ def test_a_clean_export_verifies(three, export: Path) -> None:
 
 def test_a_tar_export_verifies(three, tmp_path: Path) -> None:
     story, first = three
-    tar = export_of(story, tmp_path / "export.tar", earlier=(first,))
+    tar = story.export(tmp_path / "export.tar", earlier=(first,))
     assert tar.is_file()
     assert verify_export(tar, since=first).checkpoint.size == story.store.head().size
 
 
 def test_an_empty_log_with_a_checkpoint_at_size_zero_verifies(story, tmp_path: Path) -> None:
-    note = _checkpoint_at(story, 0)
+    note = story.checkpoint_at(0)
     path = tmp_path / "empty"
     write_export(path, lines=[], size=0, attachments=[], checkpoint=note,
                  verifier_key=format_verifier_key(story.signer.verifier_key))
@@ -107,7 +83,7 @@ def test_an_empty_log_with_a_checkpoint_at_size_zero_verifies(story, tmp_path: P
 
 def test_the_writer_refuses_an_existing_target(three, export: Path) -> None:
     with pytest.raises(FileExistsError):
-        export_of(three[0], export)
+        three[0].export(export)
 
 
 # --- tampers, each with its code --------------------------------------------------------------
@@ -159,7 +135,7 @@ def test_truncated_inside_a_line(export: Path) -> None:
 
 def test_entries_added_after_the_checkpoint(three, tmp_path: Path) -> None:
     story, _ = three
-    path = export_of(story, tmp_path / "e", size=8)
+    path = story.export(tmp_path / "e", size=8)
     _write_lines(path, list(story.store.lines(0, 12)))
     with pytest.raises(SizeMismatch):
         verify_export(path)
@@ -172,7 +148,7 @@ def test_forked_log_against_a_pinned_checkpoint(new_story, tmp_path: Path) -> No
     fork.release("r1-other")
     seen = fork.store.head().checkpoint  # same size, other entries
     honest.release("r2")
-    path = export_of(honest, tmp_path / "e")
+    path = honest.export(tmp_path / "e")
     with pytest.raises(Forked):
         verify_export(path, since=seen)
 
@@ -182,7 +158,7 @@ def test_forked_log_inside_the_export(new_story, tmp_path: Path) -> None:
     honest.release("r1")
     fork.release("r1-other")
     honest.release("r2")
-    path = export_of(honest, tmp_path / "e", earlier=(honest.store.head().checkpoint,))
+    path = honest.export(tmp_path / "e", earlier=(honest.store.head().checkpoint,))
     (path / "checkpoints" / "4").write_text(fork.store.head().checkpoint)
     with pytest.raises(Forked):
         verify_export(path)
@@ -192,7 +168,7 @@ def test_a_checkpoint_of_another_tree(new_story, tmp_path: Path) -> None:
     honest, fork = new_story(), new_story()
     honest.release("r1")
     fork.release("r1-other")
-    path = export_of(honest, tmp_path / "e")
+    path = honest.export(tmp_path / "e")
     (path / "checkpoint").write_text(fork.store.head().checkpoint)
     with pytest.raises(RootMismatch):
         verify_export(path)
@@ -201,7 +177,7 @@ def test_a_checkpoint_of_another_tree(new_story, tmp_path: Path) -> None:
 def test_rolled_back_log(three, tmp_path: Path) -> None:
     story, first = three
     latest = story.store.head().checkpoint
-    path = export_of(story, tmp_path / "old", size=4)  # an older export, handed over now
+    path = story.export(tmp_path / "old", size=4)  # an older export, handed over now
     with pytest.raises(RolledBack):
         verify_export(path, since=latest)
 

@@ -204,6 +204,8 @@ GOOD = b'{"kind":"example","n":1,"seq":4,"time":"2027-03-03T10:15:07Z","v":1}'
 
 def test_parse_entry_accepts_a_canonical_line() -> None:
     assert parse_entry(GOOD, seq=4)["n"] == 1
+    text = b'{"kind":"example","n":"art. 2.3.2 e+1","seq":4,"time":"2027-03-03T10:15:07Z","v":1}'
+    assert parse_entry(text, seq=4)["n"] == "art. 2.3.2 e+1"
     non_bmp = rfc8785.dumps({"kind": "x", "seq": 0, "time": "2027-03-03T10:15:07Z", "v": 1,
                              "\ue000": 1, "\U0001f600": 2})
     assert parse_entry(non_bmp, seq=0)["\U0001f600"] == 2
@@ -220,8 +222,17 @@ def test_parse_entry_accepts_a_canonical_line() -> None:
         (b'{"kind":"example","n":"\\u0041","seq":4,"time":"2027-03-03T10:15:07Z","v":1}',
          "canonical"),
         (b'{"kind":"example","n":1.0,"seq":4,"time":"2027-03-03T10:15:07Z","v":1}', "fractions"),
-        (b'{"kind":"example","n":1e3,"seq":4,"time":"2027-03-03T10:15:07Z","v":1}', "fractions"),
+        (b'{"kind":"example","n":1e3,"seq":4,"time":"2027-03-03T10:15:07Z","v":1}', "canonical"),
+        (b'{"kind":"example","n":1.5,"seq":4,"time":"2027-03-03T10:15:07Z","v":1}', "fractions"),
+        (b'{"kind":"example","n":1e+21,"seq":4,"time":"2027-03-03T10:15:07Z","v":1}',
+         "fractions"),
+        (b'{"kind":"example","n":1,"seq":4,"time":"2027-02-30T10:15:07Z","v":1}', "time"),
+        (b'{"kind":"2027-03-03T10:15:07Z","n":1,"seq":4,"time":"2027-03-03T10:15:07Z","v":1}',
+         "kind"),
+        (b'{"kind":"example","n":1,"seq":4,"time":["x"],"v":1}', "time"),
         (b'{"kind":"example","n":9007199254740993,"seq":4,"time":"2027-03-03T10:15:07Z","v":1}',
+         "2**53"),
+        (b'{"kind":"example","n":-9007199254740992,"seq":4,"time":"2027-03-03T10:15:07Z","v":1}',
          "2**53"),
         (b'{"kind":"example","n":1,"seq":5,"time":"2027-03-03T10:15:07Z","v":1}', "position"),
         (b'{"kind":"example","n":1,"seq":"4","time":"2027-03-03T10:15:07Z","v":1}', "position"),
