@@ -7,7 +7,8 @@ This is the one place the CLI reads the environment; the core receives plain val
   the passphrase the new profile gets);
 - ``KLUIS_NEW_PASSPHRASE``: the new passphrase for ``passphrase change`` and ``recover``;
 - ``KLUIS_EXPORT_PASSPHRASE``: the passphrase of an export archive;
-- ``KLUIS_RECOVERY_CODE``: the recovery code for ``recover``.
+- ``KLUIS_RECOVERY_CODE``: the recovery code for ``recover``;
+- ``KLUIS_TX_CODE``: the transaction code of a credential offer (``credential receive``).
 
 Without the variable, kluis asks, without echo. Variables are for scripts and tests: on a
 shared machine other users may see a process's environment, so typing is safer.
@@ -86,6 +87,14 @@ def recovery_code() -> str:
     if value := os.environ.get("KLUIS_RECOVERY_CODE"):
         return value
     return str(typer.prompt(say(en="Recovery code", nl="Herstelcode"), hide_input=True))
+
+
+def tx_code(prompt: str) -> str:
+    """An offer's transaction code: ``KLUIS_TX_CODE`` (for scripts), else asked. Shown as it
+    is typed: a one-time code from a letter or a text message, checked against the offer."""
+    if value := os.environ.get("KLUIS_TX_CODE"):
+        return value
+    return str(typer.prompt(prompt)).strip()
 
 
 def now() -> datetime:
