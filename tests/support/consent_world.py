@@ -122,11 +122,17 @@ JOBS = _purpose("job-application", "utrecht-va-0100", [
 ])
 
 
-class World:
-    """The agencies' side: the trust list and credential issuance."""
+def stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
-    def __init__(self, keys: Keys) -> None:
+
+class World:
+    """The agencies' side: the trust list and credential issuance, around the time ``base``
+    (``NOW`` for in-process tests; the real clock for tests of the installed ``kluis``)."""
+
+    def __init__(self, keys: Keys, base: datetime = NOW) -> None:
         self.keys = keys
+        self.base = base
 
     def trust_doc(self, *, sequence: int = 12) -> dict[str, Any]:
         def issuer(agency: str, nl: str, en: str, key: SigningKey) -> dict[str, Any]:
@@ -137,8 +143,8 @@ class World:
         return {
             "list_id": "https://trust.kluis.example/nl",
             "issuer": ANCHOR_NAME,
-            "issued_at": "2027-03-01T00:00:00Z",
-            "next_update": "2027-04-01T00:00:00Z",
+            "issued_at": stamp(self.base - timedelta(days=4, hours=12)),
+            "next_update": stamp(self.base + timedelta(days=26, hours=12)),
             "sequence": sequence,
             "agencies": [
                 issuer(BRP, "Basisregistratie Personen", "Personal Records Database",
@@ -173,9 +179,9 @@ class World:
         return TrustAnchor.from_jwk(ANCHOR_NAME, self.keys.anchor)
 
     def issue(self, vct: str, holder: VerifyingKey | None, *, claims: dict[str, Any] | None = None,
-              now: datetime = NOW, lifetime: timedelta = timedelta(days=365),
+              now: datetime | None = None, lifetime: timedelta = timedelta(days=365),
               key: SigningKey | None = None, iss: str | None = None) -> str:
-        moment = int(now.timestamp())
+        moment = int((now or self.base).timestamp())
         return issue_sd_jwt(
             claims if claims is not None else CLAIMS[vct],
             issuer_key=key or self.keys.issuers[vct],
@@ -279,8 +285,8 @@ def purpose_data(**changes: Any) -> dict[str, Any]:
     return data
 
 
-def make_world() -> World:
-    """Fresh keys for the anchor, the issuers and the verifiers."""
+def make_world(base: datetime = NOW) -> World:
+    """Fresh keys for the anchor, the issuers and the verifiers, around the time ``base``."""
     issuers = {
         vct: generate_signing_key(Alg.ES256 if n % 2 == 0 else Alg.EDDSA, kid=f"issuer-{n}")
         for n, vct in enumerate((PERSONAL_DATA, INCOME_STATEMENT, DIPLOMA, EMPLOYEE_CARD))
@@ -290,7 +296,7 @@ def make_world() -> World:
         issuers=issuers,
         utrecht=generate_signing_key(Alg.ES256, kid="utrecht-requests"),
         dev=generate_signing_key(Alg.ES256, kid="dev-requests"),
-    ))
+    ), base)
 
 
 def new_citizen(root: Path, world: World) -> Citizen:
