@@ -4,7 +4,6 @@ claims, and the log entries of every path (commitments, never values)."""
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import Any
 
@@ -24,6 +23,7 @@ from jwcrypto.jwk import JWK
 
 from vault import KluisError
 from verifiers import log_entry as le
+from verifiers.audit_export import verify_export
 from verifiers.credential_type import DIPLOMA, INCOME_STATEMENT, PERSONAL_DATA
 from verifiers.jws import format_private_jwk
 from verifiers.keybinding import KeyBinding
@@ -401,18 +401,22 @@ def test_ids_can_be_shortened_but_not_too_much(citizen: Citizen) -> None:
     assert _code(citizen.consent.find, "ffffffff") == "request.not_found"
 
 
-def test_export_of_every_path_holds_no_values(citizen: Citizen) -> None:
-    """Approve, refuse, block and expire: the log's lines name claims, never values."""
+def test_an_audit_export_of_every_path_holds_no_values(citizen: Citizen, tmp_path: Any) -> None:
+    """The folder an auditor receives (entries, checkpoints, receipts, trust lists): every
+    decision path is in it, no released value is, and it verifies."""
     rid = _ready(citizen)
-    citizen.consent.record_outcome(citizen.consent.approve(rid, now=NOW), sent=True, now=NOW)
+    release = citizen.consent.approve(rid, now=NOW)
+    citizen.consent.record_outcome(release, sent=True, now=NOW)
     second = _receive(citizen, nonce="second-request-nonce-01").request.id
     citizen.consent.refuse(second, now=NOW)
     _receive(citizen, client_id=STRANGER_CLIENT, nonce="third-request-nonce-001")
-    lines = [json.loads(line) for line in citizen.log.lines()]
-    assert {e["kind"] for e in lines} >= {"credential_received", "request_received",
-                                          "request_approved", "presentation_sent",
-                                          "request_refused", "request_blocked"}
-    text = json.dumps(lines, ensure_ascii=False)
+    target = tmp_path / "export"
+    citizen.log.export(target, now=NOW)
+    verified = verify_export(target)
+    assert verified.checkpoint.size == citizen.log.size
+    text = "".join(p.read_text(errors="replace") for p in target.rglob("*") if p.is_file())
+    for kind in ("request_approved", "request_refused", "request_blocked", "presentation_sent"):
+        assert kind in text
     for value in VALUES:
         assert value not in text
     assert citizen.log.check() is not None
