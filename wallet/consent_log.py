@@ -40,6 +40,7 @@ from verifiers.note import (
     format_verifier_key,
     parse_signer_key,
 )
+from verifiers.opening import Opening
 from verifiers.tlog import (
     EMPTY_HEAD,
     Appended,
@@ -329,6 +330,15 @@ class ConsentLog:
         if not 0 <= seq < self.size:
             raise NoSuchEntry(seq=seq)
         return VaultLogStore(self._vault.reader()).openings(seq)
+
+    def open_entry(self, seq: int) -> Opening:
+        """Entry ``seq`` with the openings of its commitments, for an auditor
+        (``verifiers.opening``). The values it reveals are personal data: hand it over only
+        to whoever must see them. Raises ``log.no_such_entry``."""
+        line = next(self.lines(seq, seq + 1), None) if 0 <= seq < self.size else None
+        if line is None:
+            raise NoSuchEntry(seq=seq)
+        return Opening(self.origin, seq, line, self.openings(seq))
 
     def attachments(self, start: int, end: int) -> Iterator[tuple[int, Attachment]]:
         return VaultLogStore(self._vault.reader()).attachments(start, end)

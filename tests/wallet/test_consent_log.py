@@ -259,3 +259,45 @@ def test_export_refuses_an_existing_target(wallet: Wallet, tmp_path: Path) -> No
     with pytest.raises(NoFile):
         wallet.log.export(tmp_path / "no" / "such" / "folder", now=NOW)
     assert wallet.log.size == 0
+
+
+# --- openings for an auditor -----------------------------------------------------------------------
+
+
+def test_an_opening_reveals_the_released_values_to_an_auditor(wallet: Wallet,
+                                                              tmp_path: Path) -> None:
+    from verifiers.opening import check_openings, format_opening, parse_opening
+
+    approval = le.request_approved("r1", UTRECHT, [le.ReleasedCredential(
+        "c1", "https://kluis.example/vct/income-statement",
+        [(("income_bracket",), {"code": "B", "label": "modal"}), (("tax_year",), 2026)])])
+    seq = wallet.log.append([approval], now=NOW).entries[0].seq
+    wallet.log.export(tmp_path / "export", now=NOW)
+    opening = parse_opening(format_opening(wallet.log.open_entry(seq)))
+    opened = check_openings(tmp_path / "export", opening, key=wallet.log.verifier_key)
+    assert sorted((o.path, str(o.value)) for o in opened) == [
+        (("income_bracket",), "{'code': 'B', 'label': 'modal'}"), (("tax_year",), "2026")]
+
+
+def test_an_opening_with_a_wrong_value_fails(wallet: Wallet, tmp_path: Path) -> None:
+    import base64
+    import json
+
+    from verifiers.disclosure import format_disclosure
+    from verifiers.log_entry import BadOpening
+    from verifiers.opening import Opening, check_openings
+
+    approval = le.request_approved("r1", UTRECHT, [le.ReleasedCredential(
+        "c1", "https://kluis.example/vct/income-statement", [(("tax_year",), 2026)])])
+    seq = wallet.log.append([approval], now=NOW).entries[0].seq
+    wallet.log.export(tmp_path / "export", now=NOW)
+    real = wallet.log.open_entry(seq)
+    salt = json.loads(base64.urlsafe_b64decode(real.disclosures[0] + "=="))[0]
+    lie = format_disclosure(salt, '["tax_year"]', 2025).encoded
+    with pytest.raises(BadOpening):
+        check_openings(tmp_path / "export", Opening(real.origin, seq, real.line, (lie,)))
+    with pytest.raises(BadOpening):  # the right disclosure against another entry's line
+        check_openings(tmp_path / "export", Opening(real.origin, seq + 1, real.line,
+                                                    real.disclosures))
+    with pytest.raises(NoSuchEntry):
+        wallet.log.open_entry(99)
