@@ -26,15 +26,14 @@ from typing import Any
 from vault import Conflict, InvalidInput, NotFound, NotPermitted, Schema, Transaction, Vault
 from vault.item import format_time, parse_time
 from verifiers import log_entry as le
-from verifiers.claim_path import ClaimPath, ConcretePath, path_text, select
+from verifiers.claim_path import ClaimPath, ConcretePath, select
 from verifiers.receipt import HashMismatch, Receipt, Retention, verify_receipt
 from wallet.consent_log import ConsentLog
 from wallet.credential import held_credentials
-from wallet.evaluation import CredentialLine, Evaluation, Status, alternative, evaluate
-from wallet.release import Refusal, Release, format_release, parse_release, present
+from wallet.evaluation import Evaluation, Status, evaluate
+from wallet.release import Refusal, Release, choose, format_release, parse_release, present
 from wallet.request import NoSuchRequest, Request, restore_request
 from wallet.trust import stored_trust_list
-from wallet.wording import type_name
 
 _V1 = """
 CREATE TABLE requests_request (
@@ -99,18 +98,6 @@ class Unsatisfiable(Conflict):
     code = "consent.unsatisfiable"
     en = "You do not have the documents this request needs. You can only refuse it."
     nl = "U heeft de documenten niet die dit verzoek nodig heeft. U kunt het alleen weigeren."
-
-
-class NotOptional(InvalidInput):
-    code = "consent.not_optional"
-    en = "'{claim}' cannot be left out of this request. Share it, or refuse the whole request."
-    nl = "'{claim}' kan niet worden weggelaten. Deel het, of weiger het hele verzoek."
-
-
-class NotInRequest(InvalidInput):
-    code = "consent.not_in_request"
-    en = "'{claim}' is not among the data this request would share."
-    nl = "'{claim}' hoort niet bij de gegevens die dit verzoek zou delen."
 
 
 class NoRelease(NotFound):
@@ -376,50 +363,6 @@ class Consent:
         tx.execute("INSERT INTO requests_release (request_id, release) VALUES (?, ?)",
                    (stored.id, json.dumps(format_release(release))))
         return release
-
-
-def choose(
-    evaluation: Evaluation, leave_out: Iterable[ClaimPath], skip: Iterable[str]
-) -> tuple[list[tuple[CredentialLine, Any]], tuple[le.ClaimRef, ...]]:
-    """The credentials to present, each with the match (claim set) that leaves out the
-    claims in ``leave_out``, and the claims left out, for the log.
-
-    Raises ``consent.not_optional`` (a required claim or credential) and
-    ``consent.not_in_request`` (a path or query id this release does not have).
-    """
-    wanted = {tuple(path) for path in leave_out}
-    skipped = set(skip)
-    known_ids = {line.query_id for line in evaluation.lines}
-    for query_id in skipped - known_ids:
-        raise NotInRequest(claim=query_id)
-    chosen: list[tuple[CredentialLine, Any]] = []
-    left: list[le.ClaimRef] = []
-    found: set[ClaimPath] = set()
-    for line in evaluation.lines:
-        if line.query_id in skipped:
-            if not line.optional:
-                raise NotOptional(claim=type_name(line.vct).en)
-            left.extend(le.ClaimRef(line.vct, p, optional=True) for p in line.match.requested)
-            continue
-        drop = {p for p in line.match.requested if p in wanted}
-        found |= drop
-        match = line.match if not drop else _without(evaluation, line, drop)
-        left.extend(le.ClaimRef(line.vct, p, optional=True) for p in sorted(drop, key=str))
-        chosen.append((line, match))
-    for path in wanted - found:
-        raise NotInRequest(claim=path_text(path))
-    return chosen, tuple(left)
-
-
-def _without(evaluation: Evaluation, line: CredentialLine, drop: set[ConcretePath]) -> Any:
-    """The first claim set (in the verifier's order) asking a subset of what is left."""
-    keep = set(line.match.requested) - drop
-    query = evaluation.request.dcql.credential(line.query_id)
-    for number in line.match.satisfiable_claim_sets:
-        option = alternative(query, line.credential, number)
-        if option is not None and set(option.requested) <= keep:
-            return option
-    raise NotOptional(claim=path_text(sorted(drop, key=str)[0]))
 
 
 def _value(claims: Any, path: ConcretePath) -> Any:

@@ -1,5 +1,6 @@
 """What leaves the wallet when the citizen decides: a release (the OpenID4VP response with the
-presentations) or a refusal (an ``access_denied`` error response).
+presentations, built from the claims chosen with :func:`choose`) or a refusal (an
+``access_denied`` error response).
 
 A :class:`Release` exists only after its ``request_approved`` entry is committed
 (``wallet.consent``); sending it is the caller's business: writing the response to a file
@@ -10,21 +11,37 @@ one comes, the verifier's receipt.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from vault import Vault
-from verifiers.claim_path import ConcretePath
+from vault import InvalidInput, Vault
+from verifiers import log_entry as le
+from verifiers.claim_path import ClaimPath, ConcretePath, path_text
+from verifiers.dcql_match import CredentialMatch
 from verifiers.holder import present_sd_jwt
 from verifiers.keybinding import holder_key_of
 from verifiers.log_entry import SentPresentation
 from verifiers.receipt import hash_presentation
 from wallet.credential import StoredCredential
+from wallet.evaluation import CredentialLine, Evaluation, alternative
 from wallet.holder_key import signing_key
 from wallet.request import Request, ResponseMode
+from wallet.wording import type_name
 
 ACCESS_DENIED = "access_denied"
+
+
+class NotOptional(InvalidInput):
+    code = "consent.not_optional"
+    en = "'{claim}' cannot be left out of this request. Share it, or refuse the whole request."
+    nl = "'{claim}' kan niet worden weggelaten. Deel het, of weiger het hele verzoek."
+
+
+class NotInRequest(InvalidInput):
+    code = "consent.not_in_request"
+    en = "'{claim}' is not among the data this request would share."
+    nl = "'{claim}' hoort niet bij de gegevens die dit verzoek zou delen."
 
 
 @dataclass(frozen=True)
@@ -168,3 +185,49 @@ def format_release(release: Release) -> dict[str, Any]:
         ],
         "entry": release.entry,
     }
+
+
+def choose(
+    evaluation: Evaluation, leave_out: Iterable[ClaimPath], skip: Iterable[str]
+) -> tuple[list[tuple[CredentialLine, CredentialMatch]], tuple[le.ClaimRef, ...]]:
+    """The credentials to present, each with the match (claim set) that leaves out the
+    claims in ``leave_out``, and the claims left out, for the log.
+
+    Raises ``consent.not_optional`` (a required claim or credential) and
+    ``consent.not_in_request`` (a path or query id this release does not have).
+    """
+    wanted = {tuple(path) for path in leave_out}
+    skipped = set(skip)
+    known_ids = {line.query_id for line in evaluation.lines}
+    for query_id in skipped - known_ids:
+        raise NotInRequest(claim=query_id)
+    chosen: list[tuple[CredentialLine, CredentialMatch]] = []
+    left: list[le.ClaimRef] = []
+    found: set[ClaimPath] = set()
+    for line in evaluation.lines:
+        if line.query_id in skipped:
+            if not line.optional:
+                raise NotOptional(claim=type_name(line.vct).en)
+            left.extend(le.ClaimRef(line.vct, p, optional=True) for p in line.match.requested)
+            continue
+        drop = {p for p in line.match.requested if p in wanted}
+        found |= drop
+        match = line.match if not drop else _without(evaluation, line, drop)
+        left.extend(le.ClaimRef(line.vct, p, optional=True) for p in sorted(drop, key=str))
+        chosen.append((line, match))
+    for path in wanted - found:
+        raise NotInRequest(claim=path_text(path))
+    return chosen, tuple(left)
+
+
+def _without(
+    evaluation: Evaluation, line: CredentialLine, drop: set[ConcretePath]
+) -> CredentialMatch:
+    """The first claim set (in the verifier's order) asking a subset of what is left."""
+    keep = set(line.match.requested) - drop
+    query = evaluation.request.dcql.credential(line.query_id)
+    for number in line.match.satisfiable_claim_sets:
+        option = alternative(query, line.credential, number)
+        if option is not None and set(option.requested) <= keep:
+            return option
+    raise NotOptional(claim=path_text(sorted(drop, key=str)[0]))
