@@ -27,6 +27,7 @@ from wallet.request import Request
 from wallet.wording import Text, format_date, join_labels, type_name
 
 LONG_RETENTION = timedelta(days=366)
+DPV_IRI = "https://w3id.org/dpv#"
 BSN: ConcretePath = ("bsn",)
 
 
@@ -177,8 +178,8 @@ def _check_verifier(
     registration = next((p for p in agency.purposes or () if p.id == purpose.purpose_id), None)
     if registration is None:
         return agency, None, _unknown_purpose(name, purpose.purpose_id)
-    if (registration.dpv, registration.processing_activity, registration.legal_basis) != (
-        purpose.dpv, purpose.processing_activity, purpose.legal_basis
+    if (_dpv(registration.dpv), registration.processing_activity, registration.legal_basis) != (
+        _dpv(purpose.dpv), purpose.processing_activity, purpose.legal_basis
     ):
         return agency, None, _purpose_mismatch(name)
     over = _over_asked(request, trust_list)
@@ -187,9 +188,15 @@ def _check_verifier(
     return agency, registration, None
 
 
+def _dpv(term: str) -> str:
+    """``dpv:Term`` for both ways of writing a DPV core purpose (trustlist.md §4)."""
+    return "dpv:" + term.removeprefix(DPV_IRI) if term.startswith(DPV_IRI) else term
+
+
 def _over_asked(request: Request, trust_list: TrustList) -> tuple[ClaimRef, ...]:
-    """Every (type, path) the query asks that the registration does not cover; a type the
-    verifier is not registered for counts with all its paths (or the whole credential)."""
+    """Every (type, path) the query asks that the registration does not cover. A type the
+    verifier is not registered for counts with all its paths; asked without claims, it is
+    named by ``["vct"]``: the credential's always-disclosed part, which then still leaves."""
     out: list[ClaimRef] = []
     purpose = request.purpose.purpose_id
     for query in request.dcql.credentials:
@@ -198,7 +205,7 @@ def _over_asked(request: Request, trust_list: TrustList) -> tuple[ClaimRef, ...]
             try:
                 excess = trust_list.excess_claims(request.client_id, purpose, vct, paths)
             except NotRegistered:
-                excess = tuple(paths) or ((),)
+                excess = tuple(paths) or (("vct",),)
             out.extend(ClaimRef(vct, path) for path in excess)
     return tuple(dict.fromkeys(out))
 
@@ -244,7 +251,7 @@ def _over_asking(name: Text, over: tuple[ClaimRef, ...]) -> Block:
 
 def _claim_ref_label(ref: ClaimRef) -> Text:
     kind = type_name(ref.vct)
-    if not ref.path:
+    if ref.path == ("vct",):
         return kind
     label = claim_label(ref.vct, ref.path)
     return Text(nl=f"{label['nl']} ({kind.nl})", en=f"{label['en']} ({kind.en})")

@@ -145,6 +145,19 @@ def test_asking_for_a_type_not_registered_for_the_purpose_is_over_asking(
     assert "Diploma" in evaluation.block.explanation.en
 
 
+def test_a_type_asked_without_claims_is_named_as_the_type(citizen: Citizen) -> None:
+    dcql = _dcql({"id": "dip", "format": "dc+sd-jwt", "meta": {"vct_values": [DIPLOMA]}})
+    evaluation = _receive(citizen, dcql_query=dcql)
+    assert [(r.vct, r.path) for r in evaluation.block.over_asked] == [(DIPLOMA, ("vct",))]
+    assert "for: Diploma. kluis" in evaluation.block.explanation.en
+
+
+def test_the_dpv_iri_and_its_short_form_are_the_same_purpose(citizen: Citizen) -> None:
+    info = [{"format": "kluis_purpose",
+             "data": purpose_data(dpv="https://w3id.org/dpv#ServiceProvision")}]
+    assert _receive(citizen, verifier_info=info).block is None
+
+
 def test_a_purpose_the_verifier_is_not_registered_for_is_blocked(citizen: Citizen) -> None:
     info = [{"format": "kluis_purpose", "data": purpose_data(purpose_id="marketing")}]
     evaluation = _receive(citizen, verifier_info=info)
