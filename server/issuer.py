@@ -2,9 +2,10 @@
 credential offers and the token endpoint (``server.credential_offer``), the nonce and
 credential endpoints, and status changes. ``server.issuer_app`` is its HTTP face.
 
-Besides the offers, tokens and status lists, the store keeps each ``c_nonce`` until a proof
-uses it (single use) or it expires, and, per issued credential, its status list index and
-the offer and configuration it came from, never its claims.
+Besides the offers and tokens (``server.credential_offer``) and the issued credentials and
+status lists (``server.issuer_status``: per credential its index and the offer and
+configuration it came from, never its claims), the store keeps each ``c_nonce`` until a proof
+uses it (single use) or it expires.
 """
 
 from __future__ import annotations
@@ -37,11 +38,7 @@ ISSUER_SCHEMA = Schema(
         "CREATE TABLE issuer_nonce ("
         " issuer TEXT NOT NULL, nonce TEXT NOT NULL, expires_at INTEGER NOT NULL,"
         " PRIMARY KEY (issuer, nonce));"
-        "CREATE INDEX issuer_nonce_expires_at ON issuer_nonce (expires_at);"
-        "CREATE TABLE issuer_issued ("
-        " issuer TEXT NOT NULL, list_id TEXT NOT NULL, idx INTEGER NOT NULL,"
-        " offer_id TEXT NOT NULL, configuration TEXT NOT NULL, issued_at INTEGER NOT NULL,"
-        " PRIMARY KEY (issuer, list_id, idx), UNIQUE (issuer, offer_id, configuration))",
+        "CREATE INDEX issuer_nonce_expires_at ON issuer_nonce (expires_at)",
     ),
 )
 SCHEMAS = (OFFER_SCHEMA, ISSUER_SCHEMA, STATUS_SCHEMA)
@@ -194,13 +191,8 @@ class Issuer:
         with self._store.transaction() as tx:
             tx.lock(f"issuer.offer:{code_hash}")
             offer_id, claims = self.offers.offered(tx, code_hash, configuration_id)
-            index, status = self.status_lists.allocate(tx, now=now)
-            tx.execute(
-                "INSERT INTO issuer_issued (issuer, list_id, idx, offer_id, configuration,"
-                " issued_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (self.agency.id, self.agency.status_list, index, offer_id, configuration_id,
-                 _seconds(now)),
-            )
+            status = self.status_lists.allocate(tx, offer_id=offer_id,
+                                                configuration=configuration_id, now=now)
             self.offers.forget_claims_when_done(tx, code_hash, offer_id)
             credential = issue_sd_jwt(
                 claims, issuer_key=self.agency.signing_key, iss=self.agency.id, vct=item.vct,

@@ -1,16 +1,19 @@
 """An issuing agency's Token Status Lists kept in the server store (Token Status List
 draft-20/21; STANDARDS.md §3), so every node allocates from and serves the same list.
 
-Each list is one row holding its state as ``verifiers.statuslist.format_status_list_state``
-writes it (statuses plus the allocation bitmap), changed only under the list's lock: index
-allocation and status changes on two nodes serialise, and an index is never handed out twice.
-Indices are random (``StatusList.allocate``), as HAIP asks. The list's ``uri`` is rebuilt
-from the service's current public URL, so a service that moves keeps serving its list.
+Two tables share the work. ``issuer_issued`` is the allocation: one row per issued
+credential, keyed by (agency, list, index), so an index can never be handed out twice, on any
+node, without a lock: a node draws a random index (``secrets``, as HAIP asks: unique and
+unpredictable) and inserts it; the rare collision just draws again. A new index is VALID,
+which is the list's default value, so issuing never touches the list itself.
+``issuer_status_list`` holds each list's statuses as ``bits`` and ``lst`` (§4.2), changed
+only by a status change, under the list's lock. The list's ``uri`` is built from the
+service's current public URL.
 """
 
 from __future__ import annotations
 
-import json
+import secrets
 from datetime import datetime
 from typing import Any
 
@@ -20,21 +23,26 @@ from server.issuer_agency import IssuerAgency
 from server.store import Schema, Store, Transaction
 from vault import NotFound
 from verifiers.jws import format_private_jwk
+from verifiers.status_array import StatusArray, decode_lst, encode_lst
 from verifiers.status_token import issue_status_list_token
-from verifiers.statuslist import (
-    StatusList,
-    format_status_list_state,
-    parse_status_list_state,
-)
+from verifiers.statuslist import MIN_LIST_SIZE, ListFull, StatusList
 
 STATUS_SCHEMA = Schema(
     "issuer_status",
     (
+        "CREATE TABLE issuer_issued ("
+        " issuer TEXT NOT NULL, list_id TEXT NOT NULL, idx INTEGER NOT NULL,"
+        " offer_id TEXT NOT NULL, configuration TEXT NOT NULL, issued_at INTEGER NOT NULL,"
+        " PRIMARY KEY (issuer, list_id, idx), UNIQUE (issuer, offer_id, configuration));"
         "CREATE TABLE issuer_status_list ("
-        " issuer TEXT NOT NULL, list_id TEXT NOT NULL, state TEXT NOT NULL,"
-        " updated_at INTEGER NOT NULL, PRIMARY KEY (issuer, list_id))",
+        " issuer TEXT NOT NULL, list_id TEXT NOT NULL, bits INTEGER NOT NULL,"
+        " lst TEXT NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY (issuer, list_id))",
     ),
 )
+
+BITS = 2  # VALID, INVALID and SUSPENDED (§7.1)
+LIST_SIZE = MIN_LIST_SIZE
+_DRAWS = 64
 
 
 class UnknownStatusList(NotFound):
@@ -57,62 +65,60 @@ class StatusLists:
         """Where the list's token is served: ``<public_url>/status/<list_id>``."""
         return f"{self._public_url}/status/{list_id}"
 
-    def _read(self, tx: Transaction, list_id: str) -> StatusList | None:
-        rows = tx.execute(
-            "SELECT state FROM issuer_status_list WHERE issuer = ? AND list_id = ?",
-            (self._agency.id, list_id),
-        )
-        return parse_status_list_state(str(rows[0][0])) if rows else None
+    def allocate(self, tx: Transaction, *, offer_id: str, configuration: str,
+                 now: datetime) -> dict[str, Any]:
+        """A fresh random index in the agency's list, recorded as issued for ``offer_id`` and
+        ``configuration`` inside the caller's transaction (so it commits with the credential);
+        the ``status`` claim pointing to it (§6.1).
 
-    def _load(self, tx: Transaction, list_id: str, *, now: datetime) -> StatusList:
-        """The list, created empty on first use; the caller holds its lock."""
-        stored = self._read(tx, list_id)
-        if stored is not None:
-            return stored
-        fresh = StatusList(self.uri(list_id))
-        tx.execute(
-            "INSERT INTO issuer_status_list (issuer, list_id, state, updated_at) "
-            "VALUES (?, ?, ?, ?)",
-            (self._agency.id, list_id, _text(fresh), int(now.timestamp())),
-        )
-        return fresh
-
-    def _save(self, tx: Transaction, list_id: str, status_list: StatusList, now: datetime) -> None:
-        tx.execute(
-            "UPDATE issuer_status_list SET state = ?, updated_at = ? "
-            "WHERE issuer = ? AND list_id = ?",
-            (_text(status_list), int(now.timestamp()), self._agency.id, list_id),
-        )
-
-    def _lock(self, tx: Transaction, list_id: str) -> None:
-        tx.lock(f"issuer.status:{self._agency.id}:{list_id}")
-
-    def allocate(self, tx: Transaction, *, now: datetime) -> tuple[int, dict[str, Any]]:
-        """A fresh random index in the agency's list, inside the caller's transaction (so it
-        commits with the issued credential), and the ``status`` claim pointing to it (§6.1).
-
-        Raises ``status.list_full``.
+        Raises ``status.list_full`` when 64 draws in a row hit used indices (the list is then
+        nearly full: start a new one well before).
         """
         list_id = self._agency.status_list
-        self._lock(tx, list_id)
-        status_list = self._load(tx, list_id, now=now)
-        index = status_list.allocate()
-        self._save(tx, list_id, status_list, now)
-        return index, {"status_list": {"idx": index, "uri": self.uri(list_id)}}
+        for _ in range(_DRAWS):
+            index = secrets.randbelow(LIST_SIZE)
+            taken = tx.execute(
+                "INSERT INTO issuer_issued (issuer, list_id, idx, offer_id, configuration,"
+                " issued_at) VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (issuer, list_id, idx) DO NOTHING RETURNING idx",
+                (self._agency.id, list_id, index, offer_id, configuration, int(now.timestamp())),
+            )
+            if taken:
+                return {"status_list": {"idx": index, "uri": self.uri(list_id)}}
+        raise ListFull(f"Token Status List §12.5: no free index found in {self.uri(list_id)}")
+
+    def _statuses(self, tx: Transaction, list_id: str) -> StatusArray:
+        rows = tx.execute(
+            "SELECT bits, lst FROM issuer_status_list WHERE issuer = ? AND list_id = ?",
+            (self._agency.id, list_id),
+        )
+        if not rows:
+            return StatusArray(BITS, LIST_SIZE)  # every index VALID: nothing changed yet
+        return decode_lst(str(rows[0][1]), bits=int(rows[0][0]))
 
     def change(self, tx: Transaction, list_id: str, index: int, action: str, *,
                now: datetime) -> int:
-        """Apply ``action`` (``revoke``, ``suspend`` or ``reinstate``) to ``index`` inside the
-        caller's transaction; return the new status value (Token Status List §7.1).
+        """Apply ``action`` (``revoke``, ``suspend`` or ``reinstate``) to the issued
+        ``index`` inside the caller's transaction, under the list's lock; return the new
+        status value. The rules are ``StatusList``'s (§7.1): revoking is final.
 
-        Raises ``status.not_allocated``, ``status.already_revoked`` and
-        ``status.bad_transition``.
+        Raises ``status.already_revoked`` and ``status.bad_transition``.
         """
-        self._lock(tx, list_id)
-        status_list = self._load(tx, list_id, now=now)
+        tx.lock(f"issuer.status:{self._agency.id}:{list_id}")
+        statuses = self._statuses(tx, list_id)
+        # The indices StatusList must know as handed out: this one and every one with a
+        # status (only issued indices ever get one).
+        changed = {i for i, _ in statuses.nonzero()} | {index}
+        status_list = StatusList.restore(self.uri(list_id), statuses, changed)
         {"revoke": status_list.revoke, "suspend": status_list.suspend,
          "reinstate": status_list.reinstate}[action](index)
-        self._save(tx, list_id, status_list, now)
+        tx.execute(
+            "INSERT INTO issuer_status_list (issuer, list_id, bits, lst, updated_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (issuer, list_id) DO UPDATE SET"
+            " bits = excluded.bits, lst = excluded.lst, updated_at = excluded.updated_at",
+            (self._agency.id, list_id, status_list.bits, encode_lst(status_list.statuses),
+             int(now.timestamp())),
+        )
         return status_list.status(index)
 
     def token(self, list_id: str, *, now: datetime, ttl: int, lifetime: int) -> str:
@@ -124,12 +130,8 @@ class StatusLists:
         if list_id != self._agency.status_list:
             raise UnknownStatusList(f"Token Status List §8.1: no list {list_id[:40]!r}")
         with self._store.transaction(readonly=True) as tx:
-            status_list = self._read(tx, list_id) or StatusList(self.uri(list_id))
+            statuses = self._statuses(tx, list_id)
         return issue_status_list_token(
-            self.uri(list_id), status_list.statuses, self._jwk, now=int(now.timestamp()),
-            ttl=ttl, lifetime=lifetime, issuer=self._agency.id,
+            self.uri(list_id), statuses, self._jwk, now=int(now.timestamp()), ttl=ttl,
+            lifetime=lifetime, issuer=self._agency.id,
         )
-
-
-def _text(status_list: StatusList) -> str:
-    return json.dumps(format_status_list_state(status_list), separators=(",", ":"))

@@ -108,7 +108,7 @@ class Snapshot:
         self.before = self.now()
 
     def now(self) -> tuple[int, int, str]:
-        state = self.service.rows("SELECT state FROM issuer_status_list")
+        state = self.service.rows("SELECT list_id, bits, lst FROM issuer_status_list")
         return (self.service.count("issuer_issued"), self.service.count("issuer_token"),
                 json.dumps(state))
 
