@@ -22,7 +22,7 @@ from verifiers.jws import (
     generate_signing_key,
     sign_jws,
 )
-from verifiers.proof import PROOF_TYP, MAX_PROOF_LENGTH, verify_proof_jwt
+from verifiers.proof import MAX_PROOF_LENGTH, PROOF_TYP, verify_proof_jwt
 from wallet.proof import make_proof_jwt
 
 AUD = "https://issuer.kluis.example"
@@ -31,7 +31,8 @@ NOW = 1_800_000_000
 
 @pytest.fixture(scope="module")
 def example(vectors: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((vectors / "openid4vci" / "jwt_proof_example.json").read_text())
+    path = vectors / "openid4vci" / "jwt_proof_example.json"
+    data: dict[str, Any] = json.loads(path.read_text())
     return data
 
 
