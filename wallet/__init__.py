@@ -49,6 +49,7 @@ from wallet.request import (
     restore_request,
 )
 from wallet.request_object import TrustListVerifierKeys, VerifierKeys, open_request_object
+from wallet.trail import Sentence, TrailFilter, tell
 from wallet.transport import HttpxTransport, Response, Transport
 from wallet.trust import StoredTrustList, set_trust_list, stored_trust_list, trust_list
 from wallet.wallet import SCHEMAS, Wallet, create_wallet, open_wallet
@@ -64,6 +65,10 @@ __all__ = [
     "ConsentLog",
     "NoSuchEntry",
     "VaultLogStore",
+    # trail (the log in plain language)
+    "Sentence",
+    "TrailFilter",
+    "tell",
     # holder_key (the keys credentials are bound to)
     "HolderKey",
     "find_holder_key",
