@@ -281,3 +281,18 @@ def test_malformed_request_files(kluis: Invoke, ready: Path) -> None:
     result = kluis("request", "import", str(ready / "bad.json"))
     assert result.exit_code == 3 and "request.bad_nonce" in result.output
     assert kluis("request", "show", "abcd").exit_code == 4
+
+
+def test_a_signed_request_object_file(kluis: Invoke, ready: Path, world: World) -> None:
+    from verifiers.jws import sign_jws
+
+    key = world.keys.utrecht
+    token = sign_jws({"alg": "ES256", "typ": "oauth-authz-req+jwt", "kid": key.kid},
+                     request_params(), key)
+    (ready / "request.jwt").write_text(token + "\n")
+    data = json.loads(kluis("request", "show", str(ready / "request.jwt"), "--json").stdout)
+    assert data["signed"] is True and "unsigned" not in [w["code"] for w in data["warnings"]]
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    (ready / "forged.jwt").write_text(forged)
+    result = kluis("request", "import", str(ready / "forged.jwt"))
+    assert result.exit_code == 7 and "request.bad_signature" in result.output
