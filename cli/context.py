@@ -24,7 +24,7 @@ import platformdirs
 import typer
 
 from cli.lang import say
-from vault import NoProfile, Schema, Vault, inspect_profile, open_vault
+from vault import NoProfile, Schema, Vault, inspect_profile
 from wallet import SCHEMAS as WALLET_SCHEMAS
 from wallet import Wallet, open_wallet
 
@@ -114,8 +114,9 @@ def wallet() -> Wallet:
 
 
 def unlock() -> Vault:
-    """The vault at ``home()``, opened with the passphrase. Close it (``with``)."""
-    return open_vault(existing_home(), passphrase(), schemas=SCHEMAS)
+    """The vault at ``home()``, opened with the passphrase and the wallet's components
+    installed, so every item change reaches the consent log. Close it (``with``)."""
+    return wallet().vault
 
 
 def existing_home() -> Path:

@@ -26,6 +26,7 @@ from vault import (
     export_archive,
     import_archive,
 )
+from verifiers.log_entry import ExportKind, export_made
 
 group = typer.Typer(
     name="vault",
@@ -224,8 +225,11 @@ def export(
     """Export your whole vault to one encrypted file. / Exporteer uw hele kluis."""
     if path.exists():
         raise FileExists(path=str(path))
-    with context.unlock() as vault:
-        summary = export_archive(vault, path, context.export_passphrase(confirm=True))
+    with context.wallet() as wallet:
+        secret = context.export_passphrase(confirm=True)
+        # Log first: the archive carries the entry that records it.
+        wallet.log.append([export_made(ExportKind.ARCHIVE)], now=context.now())
+        summary = export_archive(wallet.vault, path, secret)
     console.print(
         say(
             en="Exported {items} items ({documents} documents) to {path}. You need the export"
