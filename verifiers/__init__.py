@@ -23,6 +23,12 @@ from verifiers.claim_path import (
     path_text,
     select,
 )
+from verifiers.client_certificate import (
+    ClientCertificate,
+    issue_client_certificate,
+    verify_client_certificate,
+    x509_hash,
+)
 from verifiers.credential_type import (
     DIPLOMA,
     EMPLOYEE_CARD,
@@ -61,6 +67,15 @@ from verifiers.disclosure import (
     digest_of,
     format_disclosure,
     parse_disclosure,
+)
+from verifiers.encrypted_response import (
+    ResponseKey,
+    new_response_key,
+    open_response,
+    parse_response_key,
+    response_kid,
+    response_metadata,
+    seal_response,
 )
 from verifiers.holder import (
     HeldSdJwt,
@@ -202,6 +217,7 @@ from verifiers.verifier import (
     verify_issued,
     verify_sd_jwt,
 )
+from verifiers.vp_token import VerifiedPresentation, verify_vp_token
 
 __all__ = [
     # merkle (RFC 9162 §2.1)
@@ -375,4 +391,18 @@ __all__ = [
     "VerifiedCredential",
     "verify_issued",
     "verify_sd_jwt",
+    # OpenID4VP 1.0 (specs/openid4vp.md): x509_hash certificates, encrypted responses, vp_token
+    "ClientCertificate",
+    "issue_client_certificate",
+    "verify_client_certificate",
+    "x509_hash",
+    "ResponseKey",
+    "new_response_key",
+    "open_response",
+    "parse_response_key",
+    "response_kid",
+    "response_metadata",
+    "seal_response",
+    "VerifiedPresentation",
+    "verify_vp_token",
 ]
