@@ -11,16 +11,16 @@ import hashlib
 import json
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
-from typing import Any
+from typing import Any, NamedTuple
 
 from vault import InvalidInput, VerificationFailed
-from verifiers.jws import Malformed, b64url_decode, b64url_encode
+from verifiers.jws import Malformed, b64url_decode, b64url_encode, load_json
 
 DEFAULT_HASH = "sha-256"
 
 _ENCODER = json.JSONEncoder(allow_nan=False)
+
 
 # IANA "Named Information Hash Algorithm" names (RFC 9901 §4.1.1). The truncated ones
 # (sha-256-128, sha-256-32, ...) are left out on purpose: too short to bind a disclosure.
@@ -62,11 +62,11 @@ class ReservedClaimName(VerificationFailed):
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Disclosure:
+class Disclosure(NamedTuple):
     """One disclosure: the text as sent, its digest, and what it reveals.
 
-    ``name`` is ``None`` for an array element.
+    ``name`` is ``None`` for an array element. (A NamedTuple rather than a frozen dataclass:
+    one is built per disclosure on the verifier's hot path, at a third of the cost.)
     """
 
     encoded: str
@@ -129,21 +129,20 @@ def parse_disclosure(encoded: str, hash_alg: str = DEFAULT_HASH) -> Disclosure:
     names ``_sd`` and ``...`` (§4.2.1).
     """
     try:
-        content = json.loads(b64url_decode(encoded, "disclosure").decode("utf-8"),
-                             parse_constant=_refuse)
+        content = load_json(b64url_decode(encoded, "disclosure").decode("utf-8"))
     except (Malformed, ValueError, RecursionError):
         raise BadDisclosure("RFC 9901 §4.2: a disclosure is base64url of a JSON array") from None
-    if type(content) is not list or not 2 <= len(content) <= 3 or type(content[0]) is not str:
+    if type(content) is not list or type(content[0] if content else None) is not str:
         raise BadDisclosure("RFC 9901 §4.2.1: [salt, name, value] or [salt, value]")
-    if len(content) == 2:
-        return Disclosure(encoded, digest_of(encoded, hash_alg), content[0], None, content[1])
+    digest = b64url_encode(HASHES[hash_alg](encoded.encode("ascii")).digest())
+    size = len(content)
+    if size == 2:
+        return Disclosure(encoded, digest, content[0], None, content[1])
+    if size != 3:
+        raise BadDisclosure("RFC 9901 §4.2.1: [salt, name, value] or [salt, value]")
     name = content[1]
     if type(name) is not str:
         raise BadDisclosure("RFC 9901 §4.2.1: the claim name is a string")
     if name in RESERVED_NAMES:
         raise ReservedClaimName(f"RFC 9901 §7.1 step 3: claim name {name!r}")
-    return Disclosure(encoded, digest_of(encoded, hash_alg), content[0], name, content[2])
-
-
-def _refuse(name: str) -> Any:
-    raise ValueError(name)
+    return Disclosure(encoded, digest, content[0], name, content[2])

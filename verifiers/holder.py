@@ -9,7 +9,7 @@ again, it only reorganises what the holder already has.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from verifiers.claim_path import ClaimPath, parse_claim_path, path_text, select
@@ -45,6 +45,10 @@ class HeldSdJwt:
     claims: dict[str, Any]
     disclosures: tuple[DisclosedClaim, ...]
     holder_key: VerifyingKey | None
+    # Derived once so that presenting is cheap: the disclosures under each top-level claim,
+    # and each disclosure by digest (to walk up to its ancestors).
+    by_name: dict[str, tuple[DisclosedClaim, ...]] = field(repr=False, compare=False)
+    by_digest: dict[str, DisclosedClaim] = field(repr=False, compare=False)
 
     def disclosable_paths(self) -> tuple[ClaimPath, ...]:
         """The paths of every selectively disclosable claim, in the issuer's order."""
@@ -69,7 +73,14 @@ def parse_issued(token: str, *, max_length: int = MAX_LENGTH) -> HeldSdJwt:
     rank = {text: i for i, text in enumerate(parts.disclosures)}
     ordered = sorted(processed.disclosed, key=lambda entry: rank[entry.disclosure.encoded])
     holder_key = holder_key_of(processed.claims) if "cnf" in processed.claims else None
-    return HeldSdJwt(parts.issuer_jwt, hash_alg, processed.claims, tuple(ordered), holder_key)
+    by_name: dict[str, list[DisclosedClaim]] = {}
+    for entry in ordered:
+        by_name.setdefault(str(entry.path[0]), []).append(entry)
+    return HeldSdJwt(
+        parts.issuer_jwt, hash_alg, processed.claims, tuple(ordered), holder_key,
+        {name: tuple(entries) for name, entries in by_name.items()},
+        {entry.disclosure.digest: entry for entry in ordered},
+    )
 
 
 def _related(concrete: ClaimPath, wanted: ClaimPath) -> bool:
@@ -93,19 +104,23 @@ def select_disclosures(held: HeldSdJwt, paths: Iterable[Sequence[Any]]) -> tuple
     nothing in the credential.
     """
     chosen: set[str] = set()
-    parents = {entry.disclosure.digest: entry for entry in held.disclosures}
     for raw in paths:
-        if isinstance(raw, str | bytes):
+        if type(raw) is tuple and len(raw) == 1 and type(raw[0]) is str:
+            path: ClaimPath = raw  # a top-level name, the common case: no need for the parser
+            if path[0] not in held.claims:
+                raise NoSuchClaim("OpenID4VP 1.0 §7.1", name=path[0])
+        elif isinstance(raw, str | bytes):
             raise BadClaims("OpenID4VP 1.0 §7: a claim path is a list, not a string")
-        path = parse_claim_path(list(raw), fail=BadClaims)
-        if not select(path, held.claims):
-            raise NoSuchClaim("OpenID4VP 1.0 §7.1", name=path_text(path))
-        for entry in held.disclosures:
-            if entry.path[0] == path[0] and _related(entry.path, path):
+        else:
+            path = parse_claim_path(list(raw), fail=BadClaims)
+            if not select(path, held.claims):
+                raise NoSuchClaim("OpenID4VP 1.0 §7.1", name=path_text(path))
+        for entry in held.by_name.get(str(path[0]), ()):
+            if len(path) == 1 or _related(entry.path, path):
                 digest: str | None = entry.disclosure.digest
                 while digest is not None and digest not in chosen:
                     chosen.add(digest)
-                    digest = parents[digest].parent
+                    digest = held.by_digest[digest].parent
     return tuple(e.disclosure.encoded for e in held.disclosures if e.disclosure.digest in chosen)
 
 

@@ -65,16 +65,22 @@ class _Spec:
 
 
 def _spec_for(claims: Mapping[str, Any], disclosable: Iterable[Sequence[Any]] | None) -> _Spec:
-    """The trie of ``disclosable`` paths; None means every top-level claim."""
+    """The trie of ``disclosable`` paths; None means every top-level claim that SD-JWT VC
+    allows to be hidden."""
     root = _Spec(())
-    paths = [(name,) for name in claims] if disclosable is None else disclosable
-    for raw in paths:
-        if isinstance(raw, str | bytes):
+    if disclosable is None:  # every top-level claim that may be hidden: one shared leaf
+        root.children = dict.fromkeys((n for n in claims if n not in NEVER_DISCLOSABLE), _LEAF)
+        return root
+    for raw in disclosable:
+        if type(raw) is tuple and len(raw) == 1 and type(raw[0]) is str:
+            path: ClaimPath = raw  # a top-level name, the common case: no need for the parser
+        elif isinstance(raw, str | bytes):
             raise BadClaims("OpenID4VP 1.0 §7: a claim path is a list, not a string")
-        path = parse_claim_path(list(raw), fail=BadClaims)
+        else:
+            path = parse_claim_path(list(raw), fail=BadClaims)
         if not isinstance(path[0], str):
             raise BadClaims("OpenID4VP 1.0 §7: a path into the claims starts with a name")
-        if any(part in _STRUCTURAL for part in path):
+        if not _STRUCTURAL.isdisjoint(path):
             raise ClaimReserved("RFC 9901 §4.2.1", name=path_text(path))
         if path[0] in NEVER_DISCLOSABLE:
             raise ClaimNotDisclosable("SD-JWT VC draft-18 §3.2.2", name=path_text(path))
@@ -86,6 +92,10 @@ def _spec_for(claims: Mapping[str, Any], disclosable: Iterable[Sequence[Any]] | 
             node = child
         node.sd = True
     return root
+
+
+_LEAF = _Spec(())
+_LEAF.sd = True
 
 
 def _merge(one: _Spec, other: _Spec) -> _Spec:
@@ -131,12 +141,15 @@ class _Pack:
         return [decoy_digest(self.hash_alg) for _ in range(count)]
 
     def disclose(self, spec: _Spec, name: str | None, value: Any) -> str:
-        self.used.update(spec.sources)
+        if spec is not _LEAF:  # the shared leaf of "every top-level claim" needs no tracking
+            self.used.update(spec.sources)
         disclosure = format_disclosure(self.salt(), name, value, self.hash_alg)
         self.disclosures.append(disclosure)
         return disclosure.digest
 
     def value(self, node: Any, spec: _Spec | None) -> Any:
+        if type(node) is not dict and type(node) is not list:
+            return node  # a scalar: nothing to hide or check below it
         if spec is None or not spec.children:
             return _plain(node)
         if type(node) is dict:

@@ -99,8 +99,7 @@ class ClaimNameClash(VerificationFailed):
     )
 
 
-@dataclass(frozen=True, slots=True)
-class CompactParts:
+class CompactParts(NamedTuple):
     """An SD-JWT or SD-JWT+KB split at ``~`` (RFC 9901 §4). Nothing here is verified.
 
     ``signed_prefix`` is the text ``sd_hash`` covers: everything up to and including the last
@@ -151,8 +150,7 @@ class DisclosedClaim(NamedTuple):
     parent: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class Processed:
+class Processed(NamedTuple):
     """The claims with every received disclosure put back, and where each one went."""
 
     claims: dict[str, Any]
@@ -209,7 +207,8 @@ class _Walk:
             if key == "_sd":
                 digests = item
             elif key == "_sd_alg":
-                raise Malformed("RFC 9901 §4.1.1: '_sd_alg' only at the top level")
+                if depth != 1:
+                    raise Malformed("RFC 9901 §4.1.1: '_sd_alg' only at the top level")
             elif type(item) is dict or type(item) is list:
                 out[key] = self.value(item, (*path, key), owner, depth)
             else:
@@ -218,8 +217,14 @@ class _Walk:
             return out
         if type(digests) is not list:
             raise Malformed("RFC 9901 §4.2.4.1: '_sd' is an array of digests")
-        for digest in digests:
-            found = self._take(digest)
+        seen, by_digest = self.seen, self.by_digest
+        for digest in digests:  # _take, inlined: this loop runs for every digest in a payload
+            if type(digest) is not str:
+                raise Malformed("RFC 9901 §4.2.4: a digest is a string")
+            if digest in seen:
+                raise DuplicateDigest("RFC 9901 §7.1 step 4")
+            seen.add(digest)
+            found = by_digest.get(digest)
             if found is None:
                 continue  # a decoy, or a claim the holder did not disclose (§7.1 step 3)
             name = found.name
@@ -267,8 +272,7 @@ def process_disclosures(
     ``DisclosureNotReferenced`` when a disclosure is not reachable from the payload.
     """
     walk = _Walk(by_digest)
-    top = {key: value for key, value in payload.items() if key != "_sd_alg"}
-    claims = walk.object(top, (), None, 1)
+    claims = walk.object(payload, (), None, 1)  # type: ignore[arg-type]  # read only; depth 1 drops the top-level _sd_alg
     if len(walk.disclosed) != len(by_digest):
         used = {entry.disclosure.digest for entry in walk.disclosed}
         stray = next(d for d in by_digest if d not in used)

@@ -297,7 +297,7 @@ def verify_sd_jwt(
     holder_jwk = cnf.get("jwk") if type(cnf) is dict else None
     return VerifiedCredential(
         claims, iss, vct, holder_jwk if type(holder_jwk) is dict else None,
-        tuple(entry.path for entry in processed.disclosed), jwt.header, key_binding is not None,
+        tuple([entry.path for entry in processed.disclosed]), jwt.header, key_binding is not None,
     )
 
 
