@@ -18,7 +18,6 @@ hundred bytes per finished request and nothing per other entry.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -163,7 +162,7 @@ class Replayer:
         self._open: dict[str, _Request] = {}
         self._closed: dict[int, int] = {}
         self._trust_lists = trust_lists
-        self.kinds: Counter[str] = Counter()
+        self.kinds: dict[str, int] = {}
         self.findings: list[Finding] = []
         self.violations = 0
         self.requests = self.releases = self.receipts = 0
@@ -183,12 +182,14 @@ class Replayer:
         """Judge one parsed entry (``tlog.parse_entry``). Raises ``log.bad_entry`` when an
         entry of a known kind lacks a member the policy reads."""
         kind: str = entry["kind"]
-        self.kinds[kind] += 1
-        self._time = entry["time"]
-        handler = self._dispatch.get(kind)
-        if handler is not None:
-            handler(entry["seq"], entry)
+        kinds = self.kinds
+        kinds[kind] = kinds.get(kind, 0) + 1
         self._fed += 1
+        handler = self._dispatch.get(kind)
+        if handler is None:
+            return
+        self._time = entry["time"]
+        handler(entry["seq"], entry)
         self._countdown -= 1
         if not self._countdown:
             self._countdown = SWEEP_EVERY

@@ -334,3 +334,14 @@ def test_any_single_byte_change_to_receipts_or_trust_lists_is_caught(story, tmp_
         changed.write_bytes(bytes(raw))
         with pytest.raises(KluisError):
             replay_export(copy)
+
+
+def test_a_float_in_an_entry_is_unreadable(story, tmp_path: Path) -> None:
+    story.add(Record("example", {}))
+    story.store._lines[0] = story.store._lines[0].replace(b'"kind"', b'"amount":1.5,"kind"')
+    story.store._leaves[0] = hash_leaf(story.store._lines[0])
+    path = tmp_path / "e"
+    story.export(path, size=1)
+    with pytest.raises(BadEntry) as caught:
+        replay_export(path)
+    assert "fractions" in caught.value.detail

@@ -37,6 +37,7 @@ from verifiers.tlog import (
     append,
     canonical_json,
     format_entry,
+    lines_with_floats,
     parse_entry,
     root_of_lines,
 )
@@ -260,3 +261,33 @@ def test_parse_entry_raises_only_its_own_error(junk: bytes) -> None:
         parse_entry(junk, seq=0)
     except BadEntry:
         pass
+
+
+_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**6), 10**6)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8)
+    | st.sampled_from(["art. 2.3.2", "v1.0", "-1.5", "x 1e-5", "1e+21"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner,
+                                                                 max_size=3),
+    max_leaves=8,
+)
+
+
+@given(st.lists(st.dictionaries(st.text(max_size=4), _values, max_size=4), max_size=6))
+@settings(max_examples=300)
+def test_the_block_float_check_finds_exactly_the_lines_with_floats(objects) -> None:
+    import orjson
+
+    lines = [orjson.dumps(o, option=orjson.OPT_SORT_KEYS) for o in objects]
+
+    def has_float(value) -> bool:
+        if isinstance(value, float):
+            return True
+        if isinstance(value, dict):
+            return any(has_float(v) for v in value.values())
+        if isinstance(value, list):
+            return any(has_float(v) for v in value)
+        return False
+
+    expected = [i for i, o in enumerate(objects) if has_float(o)]
+    assert lines_with_floats(lines) == expected
