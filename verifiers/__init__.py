@@ -6,6 +6,14 @@ It never prints, never reads the environment and knows nothing about HTTP.
 """
 
 from verifiers._document import LegalBasis, LocalizedText
+from verifiers.audit_export import (
+    EarlierCheckpoint,
+    ExportReader,
+    ExportSummary,
+    VerifiedExport,
+    verify_export,
+    write_export,
+)
 from verifiers.checkpoint import (
     Checkpoint,
     format_checkpoint,
@@ -123,6 +131,20 @@ from verifiers.keybinding import (
     check_key_binding,
     prove_key_binding,
 )
+from verifiers.log_entry import (
+    BlockReason,
+    ClaimRef,
+    ExportKind,
+    KeyRole,
+    Kind,
+    Opened,
+    Outcome,
+    Party,
+    Purpose,
+    ReleasedCredential,
+    SentPresentation,
+    check_opening,
+)
 from verifiers.merkle import (
     EMPTY_ROOT,
     HashSource,
@@ -153,6 +175,7 @@ from verifiers.note import (
     parse_verifier_key,
     sign_note,
 )
+from verifiers.opening import Opening, check_openings, format_opening, parse_opening
 from verifiers.proof import PROOF_TYP, verify_proof_jwt
 from verifiers.receipt import (
     Receipt,
@@ -163,6 +186,8 @@ from verifiers.receipt import (
     receipt_entry,
     verify_receipt,
 )
+from verifiers.reconcile import Reconciliation, reconcile_exports
+from verifiers.replay import Finding, Replayer, ReplayReport, Violation, replay_export
 from verifiers.sdjwt import (
     NEVER_DISCLOSABLE,
     CompactParts,
@@ -193,6 +218,18 @@ from verifiers.statuslist import (
     StatusListChecker,
     format_status_list_state,
     parse_status_list_state,
+)
+from verifiers.tlog import (
+    Appended,
+    Attachment,
+    LogEntry,
+    LogHead,
+    LogStore,
+    MemoryLogStore,
+    Record,
+    canonical_json,
+    format_entry,
+    parse_entry,
 )
 from verifiers.trustlist import (
     Agency,
@@ -405,4 +442,45 @@ __all__ = [
     "seal_response",
     "VerifiedPresentation",
     "verify_vp_token",
+    # tlog, log_entry (the consent and receipt logs: specs/consent-log.md)
+    "Appended",
+    "Attachment",
+    "LogEntry",
+    "LogHead",
+    "LogStore",
+    "MemoryLogStore",
+    "Record",
+    "canonical_json",
+    "format_entry",
+    "parse_entry",
+    "BlockReason",
+    "ClaimRef",
+    "ExportKind",
+    "KeyRole",
+    "Kind",
+    "Opened",
+    "Outcome",
+    "Party",
+    "Purpose",
+    "ReleasedCredential",
+    "SentPresentation",
+    "check_opening",
+    # audit_export, replay, reconcile, opening (specs/audit-export.md)
+    "EarlierCheckpoint",
+    "ExportReader",
+    "ExportSummary",
+    "VerifiedExport",
+    "verify_export",
+    "write_export",
+    "Finding",
+    "Replayer",
+    "ReplayReport",
+    "Violation",
+    "replay_export",
+    "Reconciliation",
+    "reconcile_exports",
+    "Opening",
+    "check_openings",
+    "format_opening",
+    "parse_opening",
 ]
