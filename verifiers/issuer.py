@@ -1,4 +1,4 @@
-"""Issuing SD-JWT VCs (RFC 9901 §4, §5; SD-JWT VC draft-18 §3): the agency's side.
+"""Issuing SD-JWT VCs (RFC 9901 §4, §5; SD-JWT VC draft-18 §2): the agency's side.
 
 ``issue_sd_jwt`` hides the chosen claims behind salted digests (object properties, nested
 objects and array elements, recursively), adds decoy digests if asked, sorts every ``_sd``
@@ -83,7 +83,7 @@ def _spec_for(claims: Mapping[str, Any], disclosable: Iterable[Sequence[Any]] | 
         if not _STRUCTURAL.isdisjoint(path):
             raise ClaimReserved("RFC 9901 §4.2.1", name=path_text(path))
         if path[0] in NEVER_DISCLOSABLE:
-            raise ClaimNotDisclosable("SD-JWT VC draft-18 §3.2.2", name=path_text(path))
+            raise ClaimNotDisclosable("SD-JWT VC draft-18 §2.2.2.3", name=path_text(path))
         node = root
         for depth, part in enumerate(path, 1):
             child = node.children.get(part)
@@ -274,12 +274,12 @@ def issue_sd_jwt(
 
     Raises ``BadClaims`` (times, ``hash_alg``, values that are not JSON), ``ClaimReserved``
     (``iss``, ``vct``, ... in ``claims``, or ``_sd``/``...``/``_sd_alg`` anywhere),
-    ``ClaimNotDisclosable`` (SD-JWT VC draft-18 §3.2.2) and ``NoSuchClaim``.
+    ``ClaimNotDisclosable`` (SD-JWT VC draft-18 §2.2.2.3) and ``NoSuchClaim``.
     """
     for name in SET_BY_ISSUER.intersection(claims) if isinstance(claims, Mapping) else ():
-        raise ClaimReserved("SD-JWT VC draft-18 §3.2.2: set by the issuer", name=name)
+        raise ClaimReserved("SD-JWT VC draft-18 §2.2.2.3: set by the issuer", name=name)
     if type(iss) is not str or not iss or type(vct) is not str or not vct:
-        raise BadClaims("SD-JWT VC draft-18 §3.2.2: 'iss' and 'vct' are non-empty strings")
+        raise BadClaims("SD-JWT VC draft-18 §2.2.2.3: 'iss' and 'vct' are non-empty strings")
     if hash_alg not in HASHES:
         raise BadClaims(f"RFC 9901 §4.1.1: unknown '_sd_alg' {hash_alg!r}")
     _check_time("iat", now)

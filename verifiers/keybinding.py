@@ -33,7 +33,7 @@ class KeyBinding:
     """What the verifier demands of the KB-JWT. Decide it *before* looking at a presentation
     (RFC 9901 §7.3 step 1, §9.5): pass ``None`` to ``verify_sd_jwt`` for no key binding.
 
-    ``aud`` is the verifier's full client identifier, prefix included (OpenID4VP B.3.6);
+    ``aud`` is the verifier's full client identifier, prefix included (OpenID4VP 1.0 §B.3.6);
     ``max_age`` is how many seconds old the KB-JWT's ``iat`` may be.
     """
 
@@ -214,7 +214,7 @@ def check_key_binding(
     if type(aud) is not str:
         raise KbMalformed("RFC 9901 §4.3: 'aud' is a single string")
     if aud != expected.aud:
-        raise KbWrongAud("RFC 9901 §7.3 step 5; OpenID4VP B.3.6: our client identifier")
+        raise KbWrongAud("RFC 9901 §7.3 step 5; OpenID4VP 1.0 §B.3.6: our client identifier")
     sd_hash = claims.get("sd_hash")
     if type(sd_hash) is not str:
         raise KbMalformed("RFC 9901 §4.3: 'sd_hash' is a string")

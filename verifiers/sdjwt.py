@@ -29,7 +29,7 @@ MAX_LENGTH = 1_000_000
 MAX_DEPTH = 64
 """Deepest nesting of objects, arrays and disclosures processed (bounds the recursion)."""
 
-# SD-JWT VC draft-18 §3.2.2: these (and everything below them) MUST NOT be disclosable;
+# SD-JWT VC draft-18 §2.2.2.3: these (and everything below them) MUST NOT be disclosable;
 # ``_sd_alg`` is RFC 9901's own and lives in the Issuer-signed JWT only.
 NEVER_DISCLOSABLE = frozenset(
     {"iss", "nbf", "exp", "cnf", "vct", "vct#integrity", "aka_vcts", "status", "_sd_alg"}
@@ -167,7 +167,7 @@ def index_disclosures(encoded: Iterable[str], hash_alg: str) -> dict[str, Disclo
     for text in encoded:
         disclosure = parse_disclosure(text, hash_alg)
         if disclosure.digest in by_digest:
-            raise DuplicateDisclosure("RFC 9901 §7.2: each disclosure is sent once")
+            raise DuplicateDisclosure("kluis policy, RFC 9901 §7.2: each disclosure is sent once")
         by_digest[disclosure.digest] = disclosure
     return by_digest
 

@@ -146,14 +146,14 @@ class IssuerKeyMap:
         """
         keys = self.keys.get(iss)
         if not keys:
-            raise UnknownIssuer("SD-JWT VC draft-18 §3.5: no key known for this issuer", iss=iss)
+            raise UnknownIssuer("SD-JWT VC draft-18 §2.5: no key known for this issuer", iss=iss)
         kid = header.get("kid")
         for key in keys:
             if kid is not None and key.kid == kid:
                 return key
         if len(keys) == 1 and (kid is None or keys[0].kid is None):
             return keys[0]
-        raise UnknownKey("SD-JWT VC draft-18 §3.5: the header's 'kid' names no known key")
+        raise UnknownKey("SD-JWT VC draft-18 §2.5: the header's 'kid' names no known key")
 
 
 @dataclass(frozen=True)
@@ -225,22 +225,22 @@ def _check_validity(claims: Mapping[str, Any], now: float, policy: Policy) -> No
 
 def _check_vct(claims: Mapping[str, Any], expected: str | Iterable[str] | None,
                policy: Policy) -> str | None:
-    """SD-JWT VC draft-18 §3.2.2.1: ``vct`` present, and one of ``expected`` (directly or
+    """SD-JWT VC draft-18 §2.2.2.1: ``vct`` present, and one of ``expected`` (directly or
     through ``aka_vcts``)."""
     vct = claims.get("vct")
     if vct is None:
         if policy.require_vct or expected is not None:
-            raise MissingClaim("SD-JWT VC draft-18 §3.2.2.1", name="vct")
+            raise MissingClaim("SD-JWT VC draft-18 §2.2.2.1", name="vct")
         return None
     if type(vct) is not str:
-        raise Malformed("SD-JWT VC draft-18 §3.2.2.1: 'vct' is a string")
+        raise Malformed("SD-JWT VC draft-18 §2.2.2.1: 'vct' is a string")
     if expected is None:
         return vct
     wanted = {expected} if isinstance(expected, str) else set(expected)
     aka = claims.get("aka_vcts")
     also = [v for v in aka if type(v) is str] if type(aka) is list else []
     if vct not in wanted and wanted.isdisjoint(also):
-        raise WrongVct("OpenID4VP 1.0 §6.4.1: 'vct_values'", vct=vct)
+        raise WrongVct("OpenID4VP 1.0 §B.3.5: 'vct_values'", vct=vct)
     return vct
 
 
@@ -263,16 +263,16 @@ def verify_sd_jwt(
     """
     parts = parse_compact(token, max_length=policy.max_length)
     if key_binding is None and parts.kb_jwt is not None:
-        raise KbUnexpected("RFC 9901 §7.3 step 2: no KB-JWT was asked for")
+        raise KbUnexpected("kluis policy, RFC 9901 §7.3 step 1, §9.5: no KB-JWT was asked for")
     if key_binding is not None and parts.kb_jwt is None:
-        raise KbMissing("RFC 9901 §7.3 step 4: key binding is required")
+        raise KbMissing("RFC 9901 §7.3 step 2: key binding is required")
     jwt = parse_jws(parts.issuer_jwt, "Issuer-signed JWT")
     alg = check_header(jwt.header, policy.algorithms)
     if _typ(jwt.header.get("typ")) not in policy.accepted_typ:
-        raise BadTyp("SD-JWT VC draft-18 §3.2.1; RFC 9901 §9.11")
+        raise BadTyp("SD-JWT VC draft-18 §2.2.1; RFC 9901 §9.11")
     iss = jwt.payload.get("iss")
     if type(iss) is not str:
-        raise MissingClaim("SD-JWT VC draft-18 §3.2.2.2: 'iss' is signed", name="iss")
+        raise MissingClaim("SD-JWT VC draft-18 §2.2.2.3: 'iss' is signed", name="iss")
     try:
         check_signature(jwt, issuer_keys.key_for(iss, jwt.header), alg)
     except JwsBadSignature:
@@ -282,7 +282,7 @@ def verify_sd_jwt(
     claims = processed.claims
     for entry in processed.disclosed:
         if entry.path[0] in NEVER_DISCLOSABLE:
-            raise NonDisclosableClaim("SD-JWT VC draft-18 §3.2.2", name=str(entry.path[0]))
+            raise NonDisclosableClaim("SD-JWT VC draft-18 §2.2.2.3", name=str(entry.path[0]))
     _check_validity(claims, now, policy)
     vct = _check_vct(claims, expected_vct, policy)
     if key_binding is not None and parts.kb_jwt is not None:
