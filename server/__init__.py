@@ -7,11 +7,21 @@ May import ``vault``, ``verifiers`` and ``wallet``; never ``cli``.
 from server.authenticator import NONCE_SCHEMA, Authenticator
 from server.problem import PROBLEM_JSON, install_problem_handlers, problem_response, status_of
 from server.rate_limit import RateLimiter, RateRule
+from server.receipt_log import RECEIPT_LOG_SCHEMA, ReceiptLog, StoreLogStore
 from server.relay import RELAY_SCHEMA, Envelope, Relay, RelayPolicy
 from server.relay_app import create_relay_app
 from server.service import attach_store, create_service_app, http_request_of
 from server.settings import Settings
 from server.store import Backend, Schema, Store, Transaction, open_store
+from server.verifier import ReceivedCredential, ResponseOutcome, Verifier
+from server.verifier_agency import (
+    VerifierAgency,
+    VerifierPurpose,
+    make_verifier_agency,
+    parse_verifier_purpose,
+)
+from server.verifier_app import create_verifier_admin_app, create_verifier_app
+from server.verifier_request import CreatedRequest, RequestStatus, VerifierPolicy
 
 __all__ = [
     # shared by every service
@@ -39,4 +49,21 @@ __all__ = [
     "Relay",
     "RelayPolicy",
     "create_relay_app",
+    # verifier (OpenID4VP 1.0, specs/openid4vp.md)
+    "CreatedRequest",
+    "ReceivedCredential",
+    "RequestStatus",
+    "ResponseOutcome",
+    "Verifier",
+    "VerifierAgency",
+    "VerifierPolicy",
+    "VerifierPurpose",
+    "create_verifier_admin_app",
+    "create_verifier_app",
+    "make_verifier_agency",
+    "parse_verifier_purpose",
+    # the agency's receipt log (verifiers.tlog over the store)
+    "RECEIPT_LOG_SCHEMA",
+    "ReceiptLog",
+    "StoreLogStore",
 ]

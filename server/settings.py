@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     issuer_status_ttl_seconds: int = Field(default=300, ge=1, le=86400)
     issuer_status_lifetime_seconds: int = Field(default=3600, ge=60, le=7 * 86400)
 
+    # Verifier (OpenID4VP): how long a request stays answerable (it waits in the citizen's
+    # mailbox until they look), how old a KB-JWT may be, and the status-list fetch limits.
+    verifier_request_seconds: int = Field(default=86400, ge=60, le=30 * 86400)
+    verifier_kb_max_age_seconds: int = Field(default=300, ge=30, le=3600)
+    verifier_status_fetch_seconds: float = Field(default=5.0, gt=0, le=60)
+
     @model_validator(mode="after")
     def _default_db_url(self) -> Settings:
         if not self.db_url:

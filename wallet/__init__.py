@@ -35,10 +35,33 @@ from wallet.evaluation import (
     evaluate,
 )
 from wallet.holder_key import HolderKey, find_holder_key, holder_key, holder_keys, signing_key
+from wallet.inbox import URI_LIST, Collected, InboxItem, arrived_by_network, collect
 from wallet.mailbox import Inbox, InboxMessage, MailboxClient, RelayAddress
 from wallet.openid4vci import IssuerEndpoints, fetch_credential_offer, redeem_offer
+from wallet.openid4vp import (
+    Delivery,
+    RequestReference,
+    X509HashKeys,
+    approve_and_send,
+    fetch_request,
+    parse_request_uri,
+    refuse_and_send,
+    response_body,
+    send_refusal,
+    send_release,
+)
 from wallet.proof import make_proof_jwt
 from wallet.purpose import Purpose, RequestRetention, format_purpose, parse_purpose
+from wallet.relay_account import (
+    AgencyAddress,
+    RelayAccount,
+    address_agency,
+    agency_address,
+    agency_addresses,
+    mailbox_client,
+    register_relay,
+    relay_account,
+)
 from wallet.release import Presentation, Refusal, Release
 from wallet.request import (
     ClientIdPrefix,
@@ -137,6 +160,31 @@ __all__ = [
     "InboxMessage",
     "MailboxClient",
     "RelayAddress",
+    # openid4vp (OpenID4VP 1.0 over the network, specs/openid4vp.md)
+    "Delivery",
+    "RequestReference",
+    "X509HashKeys",
+    "approve_and_send",
+    "fetch_request",
+    "parse_request_uri",
+    "refuse_and_send",
+    "response_body",
+    "send_refusal",
+    "send_release",
+    # relay_account, inbox (the citizen's relay mailbox and the requests it brings)
+    "AgencyAddress",
+    "RelayAccount",
+    "address_agency",
+    "agency_address",
+    "agency_addresses",
+    "mailbox_client",
+    "register_relay",
+    "relay_account",
+    "URI_LIST",
+    "Collected",
+    "InboxItem",
+    "arrived_by_network",
+    "collect",
     # transport (HTTP for every protocol client)
     "HttpxTransport",
     "Response",

@@ -18,6 +18,8 @@ from wallet.consent import REQUESTS_SCHEMA, Consent
 from wallet.consent_log import ConsentLog
 from wallet.credential import CREDENTIAL_SCHEMA, StoredCredential, receive_credential
 from wallet.holder_key import HOLDER_KEY_SCHEMA
+from wallet.inbox import INBOX_SCHEMA
+from wallet.relay_account import RELAY_SCHEMA
 from wallet.trust import TRUST_SCHEMA, trust_list
 
 SCHEMAS: tuple[Schema, ...] = (
@@ -26,6 +28,8 @@ SCHEMAS: tuple[Schema, ...] = (
     CREDENTIAL_SCHEMA,
     TRUST_SCHEMA,
     REQUESTS_SCHEMA,
+    RELAY_SCHEMA,
+    INBOX_SCHEMA,
 )
 """Every wallet component's tables, in migration order."""
 
