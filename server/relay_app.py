@@ -22,6 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from server.authenticator import NONCE_SCHEMA, Authenticator
+from server.grant import GRANT_SCHEMA, GrantPolicy, GrantRelay
+from server.grant_router import grant_router
 from server.rate_limit import RateLimiter, RateRule
 from server.relay import (
     ADDRESS_PATTERN,
@@ -36,6 +38,7 @@ from server.service import Clock, attach_store, create_service_app, http_request
 from server.settings import Settings
 from server.store import Store
 from server.watcher import Watcher
+from verifiers.grant_fetch import AGENCY_TAG
 from verifiers.http_signature import key_thumbprint, parse_ed25519_jwk
 
 WALLET_TAG = "kluis-wallet"
@@ -130,21 +133,27 @@ def create_relay_app(
 ) -> FastAPI:
     """The relay service. Opens ``settings.db_url`` unless given a ``store`` (left open)."""
     settings = settings or Settings()
-    store, owned = attach_store(settings, [NONCE_SCHEMA, RELAY_SCHEMA], store)
+    store, owned = attach_store(settings, [NONCE_SCHEMA, RELAY_SCHEMA, GRANT_SCHEMA], store)
     relay = Relay(store, RelayPolicy(settings.relay_max_message_bytes,
                                      settings.relay_max_pending_messages))
+    grants = GrantRelay(store, GrantPolicy(max_sealed_bytes=settings.max_body_bytes))
     auth = Authenticator(store, tag=WALLET_TAG, window_seconds=settings.signature_window_seconds)
+    agency_auth = Authenticator(store, tag=AGENCY_TAG,
+                                window_seconds=settings.signature_window_seconds)
     app = create_service_app(
         settings,
         title="kluis relay",
-        description="The citizen's always-on mailbox. See specs/relay.md.",
+        description="The citizen's always-on mailbox and the access grants it holds. "
+                    "See specs/relay.md and specs/grant.md.",
         store=store,
         owns_store=owned,
-        sweepers=[auth.sweep],
+        sweepers=[auth.sweep, grants.sweep],
         clock=clock,
     )
     app.state.relay = relay
+    app.state.grants = grants
     app.include_router(_router(settings, relay, auth, RateLimiter(store), clock))
+    app.include_router(grant_router(grants, auth, agency_auth, clock))
     return app
 
 

@@ -34,9 +34,9 @@ from verifiers.trustlist import Agency, trust_list_hash
 
 
 class Kind(StrEnum):
-    """Every entry kind kluis writes. Later issues add ``grant_created``, ``grant_used``,
-    ``grant_revoked``, ``session_opened`` and ``session_closed`` (``specs/consent-log.md``
-    §3.8); readers treat a kind they do not know as an opaque event."""
+    """Every entry kind kluis writes. Later issues add ``session_opened`` and
+    ``session_closed`` (``specs/consent-log.md`` §3.8); readers treat a kind they do not know
+    as an opaque event."""
 
     CREDENTIAL_RECEIVED = "credential_received"
     REQUEST_RECEIVED = "request_received"
@@ -50,6 +50,9 @@ class Kind(StrEnum):
     ITEM_REMOVED = "item_removed"
     KEY_ROTATED = "key_rotated"
     EXPORT_MADE = "export_made"
+    GRANT_CREATED = "grant_created"
+    GRANT_USED = "grant_used"
+    GRANT_REVOKED = "grant_revoked"
     RECEIPT = "receipt"
     """An agency's receipt log: one entry per receipt it signed."""
 
@@ -68,6 +71,13 @@ class BlockReason(StrEnum):
 class Outcome(StrEnum):
     SENT = "sent"
     FAILED = "failed"
+
+
+class FetchOutcome(StrEnum):
+    """What the relay did with an agency's fetch of a granted item (``grant_used``)."""
+
+    SERVED = "served"
+    REFUSED = "refused"
 
 
 class KeyRole(StrEnum):
@@ -346,6 +356,100 @@ def key_rotated(role: KeyRole, new_key: str, old_key: str | None = None) -> Reco
 def export_made(what: ExportKind) -> Record:
     """The citizen exported the log (``audit``) or the whole vault (``archive``)."""
     return Record(Kind.EXPORT_MADE, {"export": what})
+
+
+@dataclass(frozen=True)
+class GrantItem:
+    """One item of a grant as the log names it: its id at the relay (``item``) and either the
+    credential claims it carries or the name of the vault item it copies."""
+
+    item: str
+    claims: Sequence[ClaimRef] = ()
+    vault_item: str | None = None
+
+    def json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.item}
+        if self.vault_item is not None:
+            out["vault_item"] = self.vault_item
+        else:
+            out["claims"] = [claim.json() for claim in self.claims]
+        return out
+
+
+def grant_created(
+    grant_id: str,
+    agency: Party,
+    *,
+    purpose: Purpose,
+    legal_basis: LegalBasis,
+    processing_activity: str,
+    valid_until: datetime,
+    items: Sequence[GrantItem],
+    request_id: str | None = None,
+) -> Record:
+    """The citizen let ``agency`` keep reading ``items`` for ``purpose`` until
+    ``valid_until`` (``specs/grant.md`` §1); ``request_id`` when it answers a grant request.
+    Names claims and item names, never values. Raises ``log.bad_record`` for no items or an
+    item id given twice."""
+    ids = [item.item for item in items]
+    if not ids or len(set(ids)) != len(ids):
+        raise BadRecord("a grant has one or more items with distinct ids")
+    body: dict[str, Any] = {
+        "grant": grant_id,
+        "agency": agency.json(),
+        "purpose": purpose.json(),
+        "legal_basis": _dump(legal_basis),
+        "processing_activity": processing_activity,
+        "valid_until": _time(valid_until),
+        "items": [item.json() for item in items],
+    }
+    if request_id is not None:
+        body["request"] = request_id
+    return Record(Kind.GRANT_CREATED, body)
+
+
+def grant_used(
+    grant_id: str,
+    agency: Party,
+    *,
+    item: str,
+    fetch_id: str,
+    fetched_at: datetime,
+    outcome: FetchOutcome,
+    number: int | None = None,
+    version: int | None = None,
+    error: str | None = None,
+) -> Record:
+    """The relay recorded a fetch of ``item`` by the grant's agency at ``fetched_at`` (the
+    relay's clock): ``served`` (the ``number``-th item served under the grant, at
+    ``version``) or ``refused`` with the ``error`` code the agency got."""
+    body: dict[str, Any] = {
+        "grant": grant_id,
+        "agency": agency.json(),
+        "item": item,
+        "fetch": fetch_id,
+        "fetched_at": _time(fetched_at),
+        "outcome": outcome,
+    }
+    if outcome is FetchOutcome.SERVED:
+        if number is None or version is None:
+            raise BadRecord("a served fetch has its number and the item's version")
+        body["number"] = number
+        body["version"] = version
+    elif error is not None:
+        body["error"] = error
+    return Record(Kind.GRANT_USED, body)
+
+
+def grant_revoked(grant_id: str, agency: Party, *, revoked_at: datetime, served: int) -> Record:
+    """The relay confirmed the revocation at ``revoked_at`` (its clock), after it had served
+    ``served`` fetches under the grant: any served fetch numbered above it, or fetched after
+    that moment, breaks the policy."""
+    return Record(
+        Kind.GRANT_REVOKED,
+        {"grant": grant_id, "agency": agency.json(), "revoked_at": _time(revoked_at),
+         "served": served},
+    )
 
 
 # --- commitments --------------------------------------------------------------------------
