@@ -9,7 +9,7 @@ import typer
 # Each module named here has a ``register(app)`` that adds its commands or its group.
 GROUPS: tuple[str, ...] = (
     "profile", "vault", "demo", "sdjwt", "trustlist", "agency", "trust", "credential",
-    "credential_receive", "request", "audit", "serve",
+    "credential_receive", "request", "audit", "serve", "relay", "inbox", "agency_request",
 )
 
 

@@ -1,7 +1,8 @@
-"""``kluis request``: requests for your data, given as files (``import``, ``list``), the
-consent screen (``show``: who asks, what, why, on which legal basis, how long, and what to
-watch out for), and your decision (``approve``, ``refuse``), written as the OpenID4VP
-response to a file you choose."""
+"""``kluis request``: requests for your data, given as files (``import``, ``list``) or
+collected from your relay (``kluis inbox``), the consent screen (``show``: who asks, what, why,
+on which legal basis, how long, and what to watch out for), and your decision (``approve``,
+``refuse``): sent to the agency over the network for a request that came that way, or written
+as the OpenID4VP response to a file you choose (``--out``)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,18 @@ from cli.lang import lang, say
 from cli.output import console, emit_json
 from vault import KluisError
 from verifiers.claim_path import ClaimPath, path_text
-from wallet import Evaluation, Status, StoredRequest, TrustListVerifierKeys, Wallet, parse_request
+from wallet import (
+    Evaluation,
+    HttpxTransport,
+    Status,
+    StoredRequest,
+    TrustListVerifierKeys,
+    Wallet,
+    approve_and_send,
+    arrived_by_network,
+    parse_request,
+    refuse_and_send,
+)
 from wallet.credential import claim_label
 from wallet.release import Release
 from wallet.trust import trust_list
@@ -41,12 +53,12 @@ _STATES = {
 }
 
 
-def _state(state: str) -> str:
+def state_label(state: str) -> str:
     en, nl = _STATES[state]
     return say(en=en, nl=nl)
 
 
-def _when(moment: datetime) -> str:
+def when_label(moment: datetime) -> str:
     local = moment.astimezone()
     return f"{format_date(local.date(), lang())} {local:%H:%M}"
 
@@ -82,7 +94,7 @@ def import_(
     console.print(say(
         en="Request {id} from {who}: {state}. See it with 'kluis request show {id}'.",
         nl="Verzoek {id} van {who}: {state}. Bekijk het met 'kluis request show {id}'.",
-        id=stored.id, who=evaluation.verifier_name().text(lang()), state=_state(stored.state),
+        id=stored.id, who=evaluation.verifier_name().text(lang()), state=state_label(stored.state),
     ), markup=False)
 
 
@@ -103,8 +115,8 @@ def list_(json_output: JsonOption = False) -> None:
                   say(en="valid until", nl="geldig tot"))
     for item, s in zip(rows, stored, strict=True):
         table.add_row(item["id"], item["verifier"]["name"][lang()],
-                      s.request.purpose.description.text(lang()), _state(item["state"]),
-                      _when(s.request.expires_at))
+                      s.request.purpose.description.text(lang()), state_label(item["state"]),
+                      when_label(s.request.expires_at))
     console.print(table)
 
 
@@ -131,18 +143,21 @@ def show(
     with context.wallet() as wallet:
         evaluation = _target(wallet, ident)
         stored = wallet.consent.find(evaluation.request.id)
+        network = arrived_by_network(wallet.vault, stored.id)
     if json_output:
         emit_json(screen_json(evaluation, stored))
     else:
-        print_screen(evaluation, stored)
+        print_screen(evaluation, stored, network=network)
 
 
 @group.command("approve")
 def approve(
     ident: Annotated[str, typer.Argument(help="Request id (or its start), or a request file.")],
     out: Annotated[
-        Path, typer.Option("--out", help="New file for the response. / Nieuw antwoordbestand.")
-    ],
+        Path | None,
+        typer.Option("--out", help="Write the response to this new file instead of sending it."
+                                   " / Schrijf het antwoord naar dit nieuwe bestand."),
+    ] = None,
     leave_out: Annotated[
         list[str] | None,
         typer.Option("--leave-out", help="An optional claim not to share, e.g. address.street."),
@@ -156,27 +171,46 @@ def approve(
     ),
 ) -> None:
     """Share what the request asks (after you confirm). / Deel wat het verzoek vraagt."""
-    if out.exists():
+    if out is not None and out.exists():
         raise typer.BadParameter(say(en="the file exists", nl="het bestand bestaat al"),
                                  param_hint="--out")
     with context.wallet() as wallet:
         evaluation = _target(wallet, ident)
         stored = wallet.consent.find(evaluation.request.id)
-        print_screen(evaluation, stored)
+        network = out is None and arrived_by_network(wallet.vault, stored.id)
+        if out is None and not network:
+            raise typer.BadParameter(say(
+                en="this request came as a file: give --out FILE for the answer",
+                nl="dit verzoek kwam als bestand: geef --out BESTAND voor het antwoord"),
+                param_hint="--out")
+        print_screen(evaluation, stored, network=network)
         if not yes and not context.confirm(say(en="Share this data?", nl="Deze gegevens delen?")):
             console.print(say(en="Nothing was shared.", nl="Er is niets gedeeld."))
             raise typer.Exit(1)
-        now = context.now()
-        release = wallet.consent.approve(
-            stored.id, leave_out=[parse_path(p) for p in leave_out or ()], skip=skip or (),
-            now=now,
-        )
-        _send(wallet, release, out)
+        paths = [parse_path(p) for p in leave_out or ()]
+        if network:
+            with HttpxTransport() as transport:
+                delivery = approve_and_send(wallet.consent, stored.id, transport=transport,
+                                            now=context.now(), clock=context.now,
+                                            leave_out=paths, skip=skip or ())
+        else:
+            release = wallet.consent.approve(stored.id, leave_out=paths, skip=skip or (),
+                                             now=context.now())
+            _send(wallet, release, out)  # type: ignore[arg-type]
+    who = evaluation.verifier_name().text(lang())
+    if network:
+        console.print(say(
+            en="Approved and sent to {who}. They confirmed receipt ({count} receipt(s)); your "
+               "log records what was shared.",
+            nl="Goedgekeurd en verstuurd naar {who}. Zij bevestigden de ontvangst ({count} "
+               "ontvangstbewijs/-bewijzen); uw logboek legt vast wat gedeeld is.",
+            who=who, count=len(delivery.receipts)), markup=False)
+        return
     console.print(say(
         en="Approved. The answer for {who} is in {out}. Your log records what was shared.",
         nl="Goedgekeurd. Het antwoord voor {who} staat in {out}. Uw logboek legt vast wat "
            "gedeeld is.",
-        who=evaluation.verifier_name().text(lang()), out=str(out),
+        who=who, out=str(out),
     ), markup=False)
 
 
@@ -201,7 +235,15 @@ def refuse(
     """Refuse a request: nothing is shared. / Weiger een verzoek: er wordt niets gedeeld."""
     with context.wallet() as wallet:
         evaluation = _target(wallet, ident)
-        refusal = wallet.consent.refuse(evaluation.request.id, now=context.now())
+        request_id = evaluation.request.id
+        if out is None and arrived_by_network(wallet.vault, request_id):
+            with HttpxTransport() as transport:
+                refuse_and_send(wallet.consent, request_id, transport=transport,
+                                now=context.now())
+            console.print(say(en="Refused. Nothing was shared; the agency was told.",
+                              nl="Geweigerd. Er is niets gedeeld; de organisatie weet het."))
+            return
+        refusal = wallet.consent.refuse(request_id, now=context.now())
     if out is not None:
         file.write_new(out, (json.dumps(refusal.response(), indent=2) + "\n").encode())
     console.print(say(en="Refused. Nothing was shared.", nl="Geweigerd. Er is niets gedeeld."))
@@ -226,13 +268,15 @@ def parse_path(text: str) -> ClaimPath:
 # --- the consent screen ---------------------------------------------------------------------
 
 
-def print_screen(evaluation: Evaluation, stored: StoredRequest) -> None:
-    """The consent screen in the current language (B1 plain language)."""
-    for line in screen_lines(evaluation, stored):
+def print_screen(evaluation: Evaluation, stored: StoredRequest, *, network: bool = False) -> None:
+    """The consent screen in the current language (B1 plain language); ``network``: the
+    request came over the network, so the answer goes back that way."""
+    for line in screen_lines(evaluation, stored, network=network):
         console.print(line, markup=False, highlight=False)
 
 
-def screen_lines(evaluation: Evaluation, stored: StoredRequest) -> list[str]:
+def screen_lines(evaluation: Evaluation, stored: StoredRequest, *,
+                 network: bool = False) -> list[str]:
     request, purpose, tongue = evaluation.request, evaluation.request.purpose, lang()
     registered = (say(en="on the trust list", nl="staat op de vertrouwenslijst")
                   if evaluation.verifier is not None
@@ -243,7 +287,7 @@ def screen_lines(evaluation: Evaluation, stored: StoredRequest) -> list[str]:
         basis += f" ({purpose.legal_basis.reference})"
     lines = [
         say(en="Request {id} — {state}", nl="Verzoek {id} — {state}", id=stored.id,
-            state=_state(stored.state)),
+            state=state_label(stored.state)),
         "",
         say(en="Who is asking?", nl="Wie vraagt het?"),
         f"  {evaluation.verifier_name().text(tongue)} ({registered})",
@@ -260,7 +304,7 @@ def screen_lines(evaluation: Evaluation, stored: StoredRequest) -> list[str]:
         say(en="Their processing activity: {id}", nl="Verwerking in hun register: {id}",
             id=purpose.processing_activity),
         say(en="This request is valid until {when}.", nl="Dit verzoek is geldig tot {when}.",
-            when=_when(request.expires_at)),
+            when=when_label(request.expires_at)),
         "",
     ]
     if evaluation.block is not None:
@@ -276,8 +320,9 @@ def screen_lines(evaluation: Evaluation, stored: StoredRequest) -> list[str]:
         lines.append("")
     if stored.state.value == "pending" and evaluation.status is Status.READY:
         lines += [say(en="What can you do?", nl="Wat kunt u doen?"),
-                  f"  kluis request approve {stored.id} --out "
-                  + say(en="answer.json", nl="antwoord.json"),
+                  f"  kluis request approve {stored.id}"
+                  + ("" if network else " --out "
+                     + say(en="answer.json", nl="antwoord.json")),
                   f"  kluis request refuse {stored.id}"]
     elif stored.state.value == "pending" and evaluation.status is Status.UNMATCHED:
         lines += [say(en="You can only refuse:", nl="U kunt alleen weigeren:"),
