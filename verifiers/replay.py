@@ -60,6 +60,13 @@ from verifiers.trustlist import (
 )
 
 MAX_FINDINGS = 1000
+# What an SD-JWT VC always shows, whatever was asked: the claims the holder can never
+# withhold (SD-JWT VC draft-18 §3.2.2.2: iss, nbf, exp, cnf, vct, vct#integrity and status
+# MUST NOT be selectively disclosable; kluis issuers keep iat plain too). Approving or
+# releasing them is not beyond the request or the registration (specs/trustlist.md §4: "an
+# empty list allows only what is always disclosed").
+ALWAYS_DISCLOSED = frozenset({"iss", "iat", "nbf", "exp", "cnf", "vct", "vct#integrity",
+                              "status"})
 """Findings kept in the report (all are counted): a hostile log must not fill memory."""
 SWEEP_EVERY = 4096
 MAX_TRUST_LIST_BYTES = 16 * 1024 * 1024
@@ -271,7 +278,7 @@ class Replayer:
         if verifier != state.verifier:
             self._find(Violation.RELEASE_TO_OTHER_VERIFIER, seq, rid, verifier)
         if state.flags & _RECEIVED:
-            for vct, path in _beyond(approved, state.requested):
+            for vct, path in _beyond(approved, state.requested, always=ALWAYS_DISCLOSED):
                 self._find(Violation.APPROVAL_BEYOND_REQUEST, seq, rid, _claim_text(vct, path))
         state.flags |= _APPROVED
         state.approved = approved
@@ -359,6 +366,8 @@ class Replayer:
             except NotRegistered:
                 allowed = ()
             for path in paths:
+                if path[:1] and path[0] in ALWAYS_DISCLOSED:
+                    continue
                 if not any(covers(tuple(a), path) for a in allowed):
                     self._find(Violation.RELEASE_BEYOND_REGISTRATION, seq, rid,
                                _claim_text(vct, path))
@@ -552,11 +561,15 @@ def _path(path: object, seq: int) -> tuple[Any, ...]:
     return tuple(path)
 
 
-def _beyond(claims: Claims, allowed: Claims) -> Iterator[tuple[str, tuple[Any, ...]]]:
-    """The claims not covered by ``allowed`` (same type, an equal or enclosing path)."""
+def _beyond(claims: Claims, allowed: Claims, *,
+            always: frozenset[str] = frozenset()) -> Iterator[tuple[str, tuple[Any, ...]]]:
+    """The claims not covered by ``allowed`` (same type, an equal or enclosing path), not
+    counting top-level claims named in ``always``."""
     for vct, paths in claims.items():
         permitted = allowed.get(vct, [])
         for path in paths:
+            if path[:1] and path[0] in always:
+                continue
             if path not in permitted and not any(covers(a, path) for a in permitted):
                 yield vct, path
 

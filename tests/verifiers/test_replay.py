@@ -181,6 +181,28 @@ def test_approval_beyond_request(story, tmp_path: Path) -> None:
     assert _violations(_replay(story, tmp_path)) == [Violation.APPROVAL_BEYOND_REQUEST]
 
 
+ALWAYS = (("iss",), ("iat",), ("exp",), ("vct",), ("status",), ("cnf",))
+
+
+def test_what_a_credential_always_shows_is_not_beyond_request_or_registration(
+    story, tmp_path: Path
+) -> None:
+    """A real wallet approves and sends the claims the holder cannot withhold (iss, vct,
+    cnf, ...) beside the ones asked for; that is not a violation."""
+    asked = (("income_bracket",),)
+    story.request("r1", claims=asked, trust=True)
+    story.approve("r1", claims=asked + ALWAYS)
+    story.send("r1", claims=asked + ALWAYS)
+    report = _replay(story, tmp_path)
+    assert report.clean, report.findings
+
+
+def test_an_always_shown_name_deeper_in_a_claim_is_still_beyond(story, tmp_path: Path) -> None:
+    story.request("r1", claims=(("income_bracket",),))
+    story.approve("r1", claims=(("income_bracket",), ("tax_year", "iss")))
+    assert _violations(_replay(story, tmp_path)) == [Violation.APPROVAL_BEYOND_REQUEST]
+
+
 def test_approval_after_a_refusal_and_twice(story, tmp_path: Path) -> None:
     story.request("r1")
     story.add(le.request_refused("r1", story.UTRECHT))
