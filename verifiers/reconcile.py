@@ -25,6 +25,7 @@ from verifiers.audit_export import (
 )
 from verifiers.log_entry import Kind
 from verifiers.note import VerifierKey
+from verifiers.replay import ALWAYS_DISCLOSED
 from verifiers.tlog import BadEntry, parse_entry
 
 
@@ -126,7 +127,7 @@ def reconcile_exports(
         if record.presentation_hash in releases:
             release = releases.pop(record.presentation_hash)
             matched += 1
-            if set(release.claims) != set(record.claims) or release.vct != record.vct:
+            if _compared(release.claims) != _compared(record.claims) or release.vct != record.vct:
                 differ.append(ClaimsDiffer(release, record))
         elif record.request in requests:
             agency_only.append(record)
@@ -142,6 +143,12 @@ def reconcile_exports(
         tuple(differ),
         others,
     )
+
+
+def _compared(claims: tuple[tuple[Any, ...], ...]) -> set[tuple[Any, ...]]:
+    """The claims to compare: a receipt names what the agency asked for and kept, the
+    citizen's log also what the credential always shows (``iss``, ``vct``, ``cnf``, ...)."""
+    return {claim for claim in claims if not (claim[:1] and claim[0] in ALWAYS_DISCLOSED)}
 
 
 def _entries(path: Path) -> Iterator[dict[str, Any]]:

@@ -83,6 +83,23 @@ def test_claims_that_differ(story, tmp_path: Path) -> None:
     assert ("gross_income",) in result.claims_differ[0].record.claims
 
 
+def test_what_the_credential_always_shows_is_not_a_difference(story, tmp_path: Path) -> None:
+    """The citizen's log lists iss, vct, cnf, ... beside the claims asked for; the agency's
+    receipt names what it asked for and kept. The two agree."""
+    story.request("r1")
+    story.approve("r1")
+    presentation = "sent string"
+    story.add(le.presentation_sent("r1", story.UTRECHT, [le.SentPresentation(
+        "cred-income", story.INCOME, hash_presentation(presentation),
+        [("income_bracket",), ("iss",), ("vct",), ("cnf",), ("status",), ("iat",)])],
+        le.Outcome.SENT))
+    receipt = _receipt(story, "r1", presentation, [("income_bracket",)])
+    citizen = story.export(tmp_path / "citizen")
+    agency = _agency_export(story, [receipt], tmp_path / "agency")
+    result = reconcile_exports(citizen, agency)
+    assert result.consistent and result.matched == 1
+
+
 def test_a_tampered_side_is_refused(story, tmp_path: Path) -> None:
     story.release("r1")
     citizen = story.export(tmp_path / "citizen")
