@@ -569,3 +569,28 @@ def test_two_nodes_serve_one_store_without_double_answers(
     log = first.verifier.receipt_log
     assert log.head().size == size + 8  # two receipts per answer, none lost or doubled
     assert log.check() is not None
+
+
+def test_the_sweep_ends_expired_requests_and_erases_their_secrets(
+    services: Services, citizen: Citizen
+) -> None:
+    created, request = _fetched(services)
+    ended = services.verifier.verifier.sweep(now=NOW + timedelta(days=2))
+    assert ended >= 1
+    assert services.verifier.rows(
+        "SELECT status, request_object, response_key FROM verifier_request WHERE id = ?",
+        (created["id"],)) == [("expired", None, None)]
+    answer = _answer(services, request, {"vp_token": _vp_token(citizen, request),
+                                         "state": request.state})
+    _refused(answer, 400, "verifier.expired")  # and its key is gone: nobody can open it
+
+
+def test_malformed_json_at_the_back_office_is_a_problem_document(services: Services) -> None:
+    answer = services.verifier.client.post(
+        services.verifier.admin_url + "/requests", content=b'{"purpose": ',
+        headers={"Content-Type": "application/json"})
+    assert answer.status_code == 400 and answer.json()["code"] == "http.malformed_json"
+    extra = services.verifier.client.post(
+        services.verifier.admin_url + "/requests",
+        json={"purpose": "wmo-household-help", "dcql_query": {}, "deliver_to": "x"})
+    assert extra.status_code == 400 and extra.json()["code"] == "http.invalid_request"
