@@ -17,11 +17,11 @@ records the outcome (``presentation_sent``) and, later, the verifier's receipt.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from vault import Conflict, InvalidInput, NotFound, NotPermitted, Schema, Transaction, Vault
 from vault.item import format_time, parse_time
@@ -31,6 +31,7 @@ from verifiers.receipt import HashMismatch, Receipt, Retention, verify_receipt
 from wallet.consent_log import ConsentLog
 from wallet.credential import held_credentials
 from wallet.evaluation import Evaluation, Status, evaluate
+from wallet.grant_request import is_grant_request
 from wallet.release import Refusal, Release, choose, format_release, parse_release, present
 from wallet.request import NoSuchRequest, Request, restore_request
 from wallet.trust import stored_trust_list
@@ -60,6 +61,7 @@ REQUESTS_SCHEMA = Schema("requests", (_V1,))
 """The requests and releases tables in the vault."""
 
 MIN_PREFIX = 4
+T = TypeVar("T")
 
 
 class State(StrEnum):
@@ -98,6 +100,12 @@ class Unsatisfiable(Conflict):
     code = "consent.unsatisfiable"
     en = "You do not have the documents this request needs. You can only refuse it."
     nl = "U heeft de documenten niet die dit verzoek nodig heeft. U kunt het alleen weigeren."
+
+
+class GrantRequest(InvalidInput):
+    code = "grant.needs_grant_approval"
+    en = "This request asks for ongoing access. Approve it with 'kluis grant approve'."
+    nl = "Dit verzoek vraagt om doorlopende inzage. Keur het goed met 'kluis grant approve'."
 
 
 class NoRelease(NotFound):
@@ -207,6 +215,8 @@ class Consent:
         ``consent.not_in_request``, ``holder_key.not_found``.
         """
         stored = self.find(request_id)
+        if is_grant_request(stored.request):
+            raise GrantRequest()
         refused: Exception | None = None
         with self._vault.transaction() as tx:
             self._require_pending(tx, stored.id)
@@ -219,6 +229,31 @@ class Consent:
         if refused is not None:
             raise refused
         return release
+
+    def decide_grant(
+        self, request_id: str, *, now: datetime, create: Callable[[Transaction, Evaluation], T]
+    ) -> T:
+        """Approve a grant request (``specs/grant.md`` §3): the checks of :meth:`approve`
+        (pending, not blocked, not expired, ready), then ``create(tx, evaluation)`` makes the
+        grant (and logs ``grant_created``) in the transaction that marks the request approved.
+        No presentation is built: what leaves is sealed per item later. Raises as
+        :meth:`approve` does, and what ``create`` raises (nothing is then recorded)."""
+        stored = self.find(request_id)
+        refused: Exception | None = None
+        with self._vault.transaction() as tx:
+            self._require_pending(tx, stored.id)
+            evaluation = self._evaluate(stored.request, now)
+            if evaluation.status in (Status.BLOCKED, Status.EXPIRED):
+                self._settle(tx, evaluation, stored.verifier, now)
+                refused = RequestExpired() if evaluation.status is Status.EXPIRED else Blocked()
+            elif evaluation.status is not Status.READY:
+                raise Unsatisfiable()
+            else:
+                made = create(tx, evaluation)
+                _set_state(tx, stored.id, State.APPROVED, now)
+        if refused is not None:
+            raise refused
+        return made
 
     def refuse(self, request_id: str, *, now: datetime) -> Refusal:
         """Refuse the request: log ``request_refused``; nothing leaves. The refusal carries

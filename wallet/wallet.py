@@ -17,6 +17,7 @@ from wallet import consent_log
 from wallet.consent import REQUESTS_SCHEMA, Consent
 from wallet.consent_log import ConsentLog
 from wallet.credential import CREDENTIAL_SCHEMA, StoredCredential, receive_credential
+from wallet.grant import GRANTS_SCHEMA, Grants
 from wallet.holder_key import HOLDER_KEY_SCHEMA
 from wallet.inbox import INBOX_SCHEMA
 from wallet.relay_account import RELAY_SCHEMA
@@ -30,6 +31,7 @@ SCHEMAS: tuple[Schema, ...] = (
     REQUESTS_SCHEMA,
     RELAY_SCHEMA,
     INBOX_SCHEMA,
+    GRANTS_SCHEMA,
 )
 """Every wallet component's tables, in migration order."""
 
@@ -43,6 +45,9 @@ class Wallet:
         self.log.install()
         self.consent = Consent(vault, self.log)
         """Requests, decisions and releases (``wallet.consent``)."""
+        self.grants = Grants(vault, self.log, self.consent)
+        """Access grants (``wallet.grant``); changes to granted vault items are queued."""
+        self.grants.install()
 
     def receive_credential(
         self,
