@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from server.demo_world import ANCHOR_NAME, APPS, NAMES, load_world
-from server.launcher import WorkerPlan, bind_all, serve
+from server.launcher import WorkerPlan, bind_all, load_extra, serve
 from server.settings import Settings
 from vault import KluisError
 
@@ -84,7 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _arguments(sys.argv[1:] if argv is None else argv)
     try:
         settings = _settings(args)
-        extra = dict(item.split("=", 1) for item in args.extra)
+        extra = {name: load_extra(target)
+                 for name, _, target in (item.partition("=") for item in args.extra)}
         wanted = set(args.only)
         wanted |= {spec.public for spec in APPS if spec.name in wanted and spec.public}
         names = [spec.name for spec in APPS if not wanted or spec.name in wanted]

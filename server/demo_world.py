@@ -10,12 +10,15 @@ loopback ports):
 - the tax office (Belastingdienst): issues the income statement;
 - DUO: issues the diploma.
 
-The world's secrets (the anchor's and each agency's private keys) are made once and kept in
-one owner-only file, ``world.json``, in a seed folder; every worker process that loads the
-folder builds exactly the same agencies, so two workers agree on every key. The trust list is
-signed at launch by the process that binds the ports (``publish``) and written beside it as
-``trustlist.jws`` with the anchor's public key ``anchor.pub.jwk``: that is how a wallet (the
-CLI) gets it, as a file, never by importing this module.
+The world's secrets (the anchor's and each agency's private keys, and the municipality's
+request-signing certificate, whose hash is its client id) are made once and kept in one
+owner-only file, ``world.json``, in a seed folder; every worker process that loads the folder
+builds exactly the same agencies, so two workers agree on every key and on the client id.
+
+The trust list is signed at launch by the process that binds the ports (``publish``) and
+written beside the seed as ``trustlist.jws``, with the anchor's public key in
+``anchor.pub.jwk``: that is how a wallet (the CLI) gets it, as files, never by importing this
+module. The services themselves go by the same list, unsigned, built when they load the world.
 
 ``APPS`` names every app of the world and how to build it; ``server.launcher`` binds a port
 per app and serves them. Each app gets its own port because a credential issuer's identifier
@@ -24,17 +27,20 @@ is an origin without a path (OpenID4VCI 1.0 §12.2.1).
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Body, FastAPI
+from fastapi import APIRouter, Body, FastAPI, Response
 from fastapi import Path as PathParam
 from jwcrypto.jwk import JWK
 from pydantic import BaseModel, ConfigDict, Field
@@ -46,7 +52,11 @@ from server.relay_app import create_relay_app
 from server.service import Clock, utc_now
 from server.settings import Settings
 from server.store import Store
+from server.verifier import TrustSource, Verifier
+from server.verifier_agency import VerifierAgency, parse_verifier_purpose
+from server.verifier_app import create_verifier_admin_app, create_verifier_app
 from vault import InvalidInput, NotFound
+from verifiers.client_certificate import ClientCertificate, issue_client_certificate
 from verifiers.credential_type import DIPLOMA, EMPLOYEE_CARD, INCOME_STATEMENT, PERSONAL_DATA
 from verifiers.jws import (
     Alg,
@@ -55,16 +65,18 @@ from verifiers.jws import (
     generate_signing_key,
     parse_private_jwk,
 )
-from verifiers.trustlist import TrustAnchor, sign_trust_list
+from verifiers.trustlist import TrustAnchor, TrustList, parse_trust_list, sign_trust_list
 
 WORLD_FILE = "world.json"
 TRUST_LIST_FILE = "trustlist.jws"
 ANCHOR_FILE = "anchor.pub.jwk"
-WORLD_VERSION = 1
+TAR = "application/x-tar"
+WORLD_VERSION = 2
 ANCHOR_NAME = "kluis demo trust anchor"
 LIST_ID = "https://trust.kluis.example/demo"
 TRUST_LIST_DAYS = 30
 CITIZEN = "anna"
+CERTIFICATE_DAYS = 3650
 
 MUNICIPALITY = "https://gemeente-utrecht.kluis.example"
 TAX_OFFICE = "https://belastingdienst.kluis.example"
@@ -82,6 +94,40 @@ ISSUED: dict[str, tuple[str, tuple[str, ...]]] = {
     TAX_OFFICE: ("belastingdienst", (INCOME_STATEMENT,)),
     DUO: ("duo", (DIPLOMA,)),
 }
+
+# What the municipality may ask, per purpose (its trust-list registration), and how long it
+# keeps what it gets. The Wmo purpose is the demo's main scene; the job application is the
+# request the citizen refuses.
+WMO = "wmo-household-help"
+JOB_APPLICATION = "job-application"
+_WMO_BASIS = {"nl": "Wet maatschappelijke ondersteuning 2015, art. 2.3.2",
+              "en": "Social Support Act 2015 (Wmo), art. 2.3.2",
+              "reference": "https://wetten.overheid.nl/BWBR0035362"}
+PURPOSES: tuple[dict[str, Any], ...] = (
+    {"id": WMO, "dpv": "dpv:ServiceProvision",
+     "description": {"nl": "Beslissen over hulp bij het huishouden (Wmo)",
+                     "en": "Deciding on household help under the Wmo"},
+     "legal_basis": _WMO_BASIS,
+     "processing_activity": "utrecht-va-0042",
+     "credentials": [
+         {"vct": PERSONAL_DATA, "claims": [["given_name"], ["family_name"], ["address"]]},
+         {"vct": INCOME_STATEMENT, "claims": [["income_bracket"], ["tax_year"]]},
+     ],
+     "retention": {"duration": "P2Y", "description": {"nl": "Twee jaar na het besluit",
+                                                      "en": "Two years after the decision"}}},
+    {"id": JOB_APPLICATION, "dpv": "dpv:HumanResourceManagement",
+     "description": {"nl": "Uw sollicitatie bij de gemeente beoordelen",
+                     "en": "Assessing your job application to the municipality"},
+     "legal_basis": {"nl": "AVG art. 6 lid 1 onder b (overeenkomst)",
+                     "en": "GDPR art. 6(1)(b) (contract)"},
+     "processing_activity": "utrecht-va-0100",
+     "credentials": [
+         {"vct": DIPLOMA, "claims": [["institution"], ["degree"], ["date_awarded"]]},
+         {"vct": PERSONAL_DATA, "claims": [["given_name"], ["family_name"]]},
+     ],
+     "retention": {"duration": "P6M", "description": {
+         "nl": "Zes maanden na de sollicitatie", "en": "Six months after the application"}}},
+)
 
 # The one demo citizen in each agency's register, per credential configuration. Made-up
 # data; the BSN is a test number that passes the eleven test and is never given out.
@@ -126,13 +172,14 @@ class NotInRegister(NotFound):
 # --- the world ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class DemoWorld:
     """The agencies of the demo world, built from the seed file in ``folder``."""
 
     folder: Path
     anchor: JWK
     issuers: Mapping[str, IssuerAgency]
+    municipality: VerifierAgency
 
     def trust_anchor(self) -> TrustAnchor:
         return TrustAnchor.from_jwk(ANCHOR_NAME, self.anchor)
@@ -143,8 +190,10 @@ class DemoWorld:
         agencies = [
             {"id": agency.id, "names": dict(agency.names), "roles": ["issuer"],
              "jwks": {"keys": [agency.public_jwk]}}
-            for agency in self.issuers.values()
+            for agency in self.issuers.values() if agency.id != MUNICIPALITY
         ]
+        issuer_key = self.issuer(MUNICIPALITY).public_jwk
+        agencies.insert(0, self.municipality.trust_list_entry(issuer_keys=(issuer_key,)))
         return {
             "list_id": LIST_ID,
             "issuer": ANCHOR_NAME,
@@ -165,6 +214,12 @@ class DemoWorld:
     def issuer(self, agency_id: str) -> IssuerAgency:
         return self.issuers[agency_id]
 
+    @cached_property
+    def trust_list(self) -> TrustList:
+        """The trust list the agencies' services go by (issuer and status-list keys), as
+        published when this world was loaded; the same list the wallet gets, unsigned."""
+        return parse_trust_list(self.trust_list_document(now=datetime.now(UTC)))
+
 
 def load_world(folder: Path) -> DemoWorld:
     """The world seeded in ``folder``, seeding it first (new random keys) when it has no
@@ -179,6 +234,12 @@ def load_world(folder: Path) -> DemoWorld:
         keys: dict[str, SigningKey] = {
             name: parse_private_jwk(jwk) for name, jwk in seed["keys"].items()}
         anchor = JWK(**seed["anchor"])
+        certificate = ClientCertificate(tuple(seed["certificate"]["x5c"]),
+                                        base64.b64decode(seed["certificate"]["anchor"]),
+                                        str(seed["certificate"]["client_id"]))
+        municipality = VerifierAgency(
+            MUNICIPALITY, NAMES[MUNICIPALITY], _key(keys, "gemeente-requests"), certificate,
+            tuple(parse_verifier_purpose(purpose) for purpose in PURPOSES))
     except BadWorld:
         raise
     except Exception:  # noqa: BLE001 - jwcrypto and the key parser raise many kinds
@@ -190,7 +251,7 @@ def load_world(folder: Path) -> DemoWorld:
         )
         for agency_id, (key_name, vcts) in ISSUED.items()
     }
-    return DemoWorld(folder, anchor, issuers)
+    return DemoWorld(folder, anchor, issuers, municipality)
 
 
 def _key(keys: Mapping[str, SigningKey], name: str) -> SigningKey:
@@ -203,13 +264,20 @@ def _seed(path: Path) -> None:
     """New keys for every agency and the anchor, written owner-only; never overwrites (two
     processes seeding at once: the first file wins, the other is dropped)."""
     keys = {name: generate_signing_key(Alg.ES256, kid=f"{name}-1")
-            for name, _ in ISSUED.values()}
+            for name in [*(key for key, _ in ISSUED.values()), "gemeente-requests"]}
     anchor = JWK.generate(kty="OKP", crv="Ed25519", kid="demo-anchor-1")
+    now = datetime.now(UTC)
+    certificate = issue_client_certificate(
+        keys["gemeente-requests"], name=NAMES[MUNICIPALITY]["en"], uri=MUNICIPALITY, now=now,
+        days=CERTIFICATE_DAYS)
     seed = {
         "version": WORLD_VERSION,
-        "created_at": _stamp(datetime.now(UTC)),
+        "created_at": _stamp(now),
         "anchor": anchor.export_private(as_dict=True),
         "keys": {name: format_private_jwk(key) for name, key in keys.items()},
+        "certificate": {"x5c": list(certificate.x5c),
+                        "anchor": base64.b64encode(certificate.anchor).decode(),
+                        "client_id": certificate.client_id},
     }
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
@@ -293,6 +361,44 @@ def _relay(settings: Settings, world: DemoWorld, store: Store, clock: Clock) -> 
     return create_relay_app(settings, store, clock=clock)
 
 
+def _trust(world: DemoWorld) -> TrustSource:
+    def trust(now: datetime) -> TrustList:
+        return world.trust_list
+    return trust
+
+
+def _verifier(settings: Settings, world: DemoWorld, store: Store, clock: Clock) -> FastAPI:
+    return create_verifier_app(settings, world.municipality, store, trust=_trust(world),
+                               clock=clock)
+
+
+def _verifier_admin(settings: Settings, world: DemoWorld, store: Store, clock: Clock) -> FastAPI:
+    app = create_verifier_admin_app(settings, world.municipality, store, trust=_trust(world),
+                                    clock=clock)
+    app.include_router(_receipt_log_router(app.state.verifier))
+    return app
+
+
+def _receipt_log_router(verifier: Verifier) -> APIRouter:
+    """The agency's receipt log as an audit export (a tar, specs/audit-export.md), for an
+    auditor who reconciles it with a citizen's log."""
+    router = APIRouter(tags=["admin"])
+
+    @router.get("/receipt-log/export", response_class=Response,
+                responses={200: {"content": {TAR: {"schema": {"type": "string",
+                                                               "format": "binary"}}}}})
+    def export_receipt_log() -> Response:
+        """The whole receipt log as an audit export in one tar file."""
+        with tempfile.TemporaryDirectory(prefix="kluis-receipts-") as folder:
+            target = Path(folder) / "receipt-log.tar"
+            verifier.receipt_log.export(target)
+            data = target.read_bytes()
+        return Response(data, media_type=TAR,
+                        headers={"Content-Disposition": 'attachment; filename="receipt-log.tar"'})
+
+    return router
+
+
 @dataclass(frozen=True)
 class AppSpec:
     """One app of the world: its name (also its place in ``kluis serve``'s list), who runs it,
@@ -316,6 +422,12 @@ APPS: tuple[AppSpec, ...] = (
     AppSpec("gemeente-issuer", MUNICIPALITY, _ISSUER_ROLE, False, _issuer(MUNICIPALITY)),
     AppSpec("gemeente-issuer-admin", MUNICIPALITY, _ISSUER_ADMIN_ROLE, True,
             _issuer_admin(MUNICIPALITY), public="gemeente-issuer"),
+    AppSpec("gemeente-verifier", MUNICIPALITY, {"nl": "verzoeken om gegevens",
+                                                "en": "requests for data (verifier)"}, False,
+            _verifier),
+    AppSpec("gemeente-verifier-admin", MUNICIPALITY,
+            {"nl": "backoffice van de verzoeken", "en": "verifier back office"}, True,
+            _verifier_admin, public="gemeente-verifier"),
     AppSpec("belastingdienst-issuer", TAX_OFFICE, _ISSUER_ROLE, False, _issuer(TAX_OFFICE)),
     AppSpec("belastingdienst-issuer-admin", TAX_OFFICE, _ISSUER_ADMIN_ROLE, True,
             _issuer_admin(TAX_OFFICE), public="belastingdienst-issuer"),

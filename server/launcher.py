@@ -60,6 +60,12 @@ class WorkerFailed(Unavailable):
     nl = "Een serverproces stopte voordat het klaar was. Zie de regels hierboven voor de reden."
 
 
+class BadExtraApp(InvalidInput):
+    code = "server.bad_extra_app"
+    en = "There is no app factory '{target}'. Give it as module:function."
+    nl = "Er is geen app-fabriek '{target}'. Geef hem als module:functie."
+
+
 @dataclass(frozen=True)
 class Listener:
     """A bound socket for app ``name`` and the URL clients use to reach it."""
@@ -124,8 +130,9 @@ def bind_all(host: str, base_port: int, names: Sequence[str]) -> list[Listener]:
 # --- the workers ------------------------------------------------------------------------------
 
 
-ExtraApp = str
-"""An extra app by import string ``module:factory``; the factory takes the app's Settings."""
+ExtraApp = Callable[[Settings], Any]
+"""An app outside the world (benchmarks): a module-level function of the app's Settings that
+gives an ASGI app. Workers get it by reference, so it must be importable by name."""
 
 
 class _QuietServer(uvicorn.Server):
@@ -139,7 +146,7 @@ class _QuietServer(uvicorn.Server):
 @dataclass(frozen=True)
 class WorkerPlan:
     """What one worker serves: the settings, the world's seed folder, and per app its name,
-    socket and URL; ``extra`` names apps outside the world by import string."""
+    socket and URL; ``extra`` builds the apps outside the world, by name."""
 
     settings: Settings
     world_folder: Path
@@ -147,9 +154,14 @@ class WorkerPlan:
     extra: Mapping[str, ExtraApp]
 
 
-def _load_extra(target: ExtraApp) -> Callable[[Settings], Any]:
+def load_extra(target: str) -> ExtraApp:
+    """The factory named by the import string ``module:function``; raises
+    ``server.bad_extra_app``."""
     module, _, attribute = target.partition(":")
-    factory: Callable[[Settings], Any] = getattr(importlib.import_module(module), attribute)
+    try:
+        factory: ExtraApp = getattr(importlib.import_module(module), attribute)
+    except (ImportError, AttributeError, ValueError):
+        raise BadExtraApp(target=target) from None
     return factory
 
 
@@ -164,7 +176,7 @@ async def _run(plan: WorkerPlan, started: Callable[[], None]) -> None:
             if listener.name in plan.extra:
                 own = settings.model_copy(update={"port": listener.port,
                                                   "public_url": listener.url})
-                app = _load_extra(plan.extra[listener.name])(own)
+                app = plan.extra[listener.name](own)
             else:
                 app = build_app(listener.name, settings, world, store, urls=urls)
             config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",

@@ -93,13 +93,3 @@ def test_dutch_error_line(kluis_process: Run, home: Path) -> None:
     assert result.stderr.decode().startswith(
         "Fout [vault.no_profile]: Er is geen kluis-profiel in "
     )
-
-
-def test_demo(kluis: Invoke) -> None:
-    """In-process (with the cheap Argon2id cost): the real cost makes it take seconds."""
-    result = kluis("demo", "--yes")
-    assert result.exit_code == 0, result.stderr
-    text = result.stdout
-    assert "byte for byte" in text and "Removed both throw-away vaults" in text
-    folders = re.findall(r"(/\S*kluis-demo-\S*?)/vault", text)
-    assert folders and not Path(folders[0]).exists()
