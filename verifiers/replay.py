@@ -9,7 +9,11 @@ list to the entry naming it, and feeds the entries to a ``Replayer``, which judg
 - nothing goes to a verifier the wallet blocked, or that is not registered (by the entry,
   and by the trust list the entry names, when the export carries it);
 - an approval is one-off: one release per approval, no approval after a refusal or block;
-- every receipt is for a release that happened, and names no claim beyond it.
+- every receipt is for a release that happened, and names no claim beyond it;
+- every fetch served under a grant (``grant_used``, ``specs/grant.md`` §8) belongs to a grant
+  the log created, by its agency, of one of its items, before its end date, and neither after
+  its revocation's moment nor beyond the number of fetches the relay had served when it
+  revoked (whichever order the entries were logged in).
 
 Memory stays flat: a request is kept while it can still change state and then shrinks to a
 few flag bits under a 64-bit hash of its id, so a log of millions of entries needs about a
@@ -92,6 +96,12 @@ class Violation(StrEnum):
     REQUEST_REUSED = "request_reused"
     RECEIPT_WITHOUT_RELEASE = "receipt_without_release"
     RECEIPT_BEYOND_RELEASE = "receipt_beyond_release"
+    GRANT_REUSED = "grant_reused"
+    GRANT_USE_WITHOUT_GRANT = "grant_use_without_grant"
+    GRANT_USE_BY_OTHER_AGENCY = "grant_use_by_other_agency"
+    GRANT_USE_OUTSIDE_GRANT = "grant_use_outside_grant"
+    GRANT_USE_AFTER_EXPIRY = "grant_use_after_expiry"
+    GRANT_USE_AFTER_REVOCATION = "grant_use_after_revocation"
 
 
 class AttachmentMismatch(VerificationFailed):
@@ -130,6 +140,9 @@ class ReplayReport:
     awaiting_outcome: int
     findings: tuple[Finding, ...]
     violations: int
+    grants: int = 0
+    grant_uses: int = 0
+    """Fetches served under grants."""
 
     @property
     def clean(self) -> bool:
@@ -162,10 +175,29 @@ class _Request:
         self.sent: dict[str, Claims] = {}
 
 
+class _Grant:
+    """What the replay keeps of a grant: who may read what until when, whether and when it
+    was revoked, and the latest served fetch seen (time and number)."""
+
+    __slots__ = ("agency", "items", "last_served", "revoked_at", "served", "top_number",
+                 "until")
+
+    def __init__(self, agency: str, until: str, items: frozenset[str]) -> None:
+        self.agency = agency
+        self.until = until
+        self.items = items
+        self.revoked_at: str | None = None
+        self.served: int | None = None
+        self.last_served = ""
+        self.top_number = 0
+
+
 class Replayer:
     """The policy of ``specs/audit-export.md`` §4 over entries fed in log order."""
 
     def __init__(self, trust_lists: TrustLists | None = None) -> None:
+        self._grants: dict[str, _Grant] = {}
+        self.grant_uses = 0
         self._open: dict[str, _Request] = {}
         self._closed: dict[int, int] = {}
         self._trust_lists = trust_lists
@@ -183,6 +215,9 @@ class Replayer:
             Kind.REQUEST_APPROVED: self._approved,
             Kind.PRESENTATION_SENT: self._sent,
             Kind.RECEIPT_RECEIVED: self._receipt,
+            Kind.GRANT_CREATED: self._grant_created,
+            Kind.GRANT_USED: self._grant_used,
+            Kind.GRANT_REVOKED: self._grant_revoked,
         }
 
     def feed(self, entry: dict[str, Any]) -> None:
@@ -207,7 +242,8 @@ class Replayer:
             1 for r in self._open.values() if r.flags & _APPROVED and not r.flags & _RELEASED
         )
         return ReplayReport(export, self._fed, dict(self.kinds), self.requests, self.releases,
-                            self.receipts, awaiting, tuple(self.findings), self.violations)
+                            self.receipts, awaiting, tuple(self.findings), self.violations,
+                            len(self._grants), self.grant_uses)
 
     # -- the kinds ----------------------------------------------------------------------------
 
@@ -347,6 +383,64 @@ class Replayer:
         if not state.sent and state.flags & _RELEASED:
             del self._open[rid]
             self._closed[_key(rid)] = state.flags
+
+    # -- grants (specs/grant.md §8) -------------------------------------------------------------
+
+    def _grant_created(self, seq: int, entry: dict[str, Any]) -> None:
+        gid = _text(entry, "grant", seq)
+        if gid in self._grants:
+            self._find(Violation.GRANT_REUSED, seq, gid, "a second grant_created")
+        items: set[str] = set()
+        for item in _list(entry.get("items"), seq):
+            if type(item) is not dict:
+                raise BadEntry(f"entry {seq}: a grant item is {{id, claims | vault_item}}")
+            items.add(_text(item, "id", seq))
+        self._grants[gid] = _Grant(_party_id(entry, "agency", seq),
+                                   _stamp(entry, "valid_until", seq), frozenset(items))
+
+    def _grant_used(self, seq: int, entry: dict[str, Any]) -> None:
+        gid = _text(entry, "grant", seq)
+        if _text(entry, "outcome", seq) != "served":
+            return  # a refusal is the relay doing its job
+        self.grant_uses += 1
+        at = _stamp(entry, "fetched_at", seq)
+        item = _text(entry, "item", seq)
+        number = entry.get("number")
+        if type(number) is not int:
+            raise BadEntry(f"entry {seq}: a served fetch has its number")
+        grant = self._grants.get(gid)
+        if grant is None:
+            self._find(Violation.GRANT_USE_WITHOUT_GRANT, seq, gid, item)
+            return
+        if _party_id(entry, "agency", seq) != grant.agency:
+            self._find(Violation.GRANT_USE_BY_OTHER_AGENCY, seq, gid, _party_id(entry, "agency",
+                                                                                seq))
+        if item not in grant.items:
+            self._find(Violation.GRANT_USE_OUTSIDE_GRANT, seq, gid, item)
+        if at >= grant.until:
+            self._find(Violation.GRANT_USE_AFTER_EXPIRY, seq, gid, f"{at}, ended {grant.until}")
+        if grant.revoked_at is not None and (at > grant.revoked_at
+                                             or number > (grant.served or 0)):
+            self._find(Violation.GRANT_USE_AFTER_REVOCATION, seq, gid,
+                       f"{at} (fetch {number}), revoked {grant.revoked_at} after {grant.served}")
+        grant.last_served = max(grant.last_served, at)
+        grant.top_number = max(grant.top_number, number)
+
+    def _grant_revoked(self, seq: int, entry: dict[str, Any]) -> None:
+        gid = _text(entry, "grant", seq)
+        served = entry.get("served")
+        if type(served) is not int:
+            raise BadEntry(f"entry {seq}: grant_revoked says how many fetches were served")
+        grant = self._grants.get(gid)
+        if grant is None or grant.revoked_at is not None:
+            return
+        grant.revoked_at = _stamp(entry, "revoked_at", seq)
+        grant.served = served
+        if grant.last_served > grant.revoked_at or grant.top_number > served:
+            # Logged before the revocation, served after it.
+            self._find(Violation.GRANT_USE_AFTER_REVOCATION, seq, gid,
+                       f"served {grant.last_served} (fetch {grant.top_number}), revoked "
+                       f"{grant.revoked_at} after {served}")
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -543,6 +637,21 @@ def _verifier(entry: dict[str, Any], seq: int) -> str:
     if type(party) is not dict:
         raise BadEntry(f"entry {seq}: verifier is {{id, name?}}")
     return _text(party, "id", seq)
+
+
+def _party_id(entry: dict[str, Any], name: str, seq: int) -> str:
+    party = entry.get(name)
+    if type(party) is not dict:
+        raise BadEntry(f"entry {seq}: {name} is {{id, name?}}")
+    return _text(party, "id", seq)
+
+
+def _stamp(entry: dict[str, Any], name: str, seq: int) -> str:
+    """A time member, checked to compare as text: YYYY-MM-DDThh:mm:ssZ."""
+    value = _text(entry, name, seq)
+    if len(value) != 20 or value[-1] != "Z" or value[10] != "T":
+        raise BadEntry(f"entry {seq}: {name} is YYYY-MM-DDThh:mm:ssZ")
+    return value
 
 
 def _claims(items: object, seq: int) -> Claims:

@@ -36,6 +36,15 @@ _BLOCK_REASONS = {
                     "zij vroegen om meer dan zij mogen vragen"),
     "invalid_request": ("the request was not valid", "het verzoek was niet geldig"),
 }
+_REFUSALS = {
+    "grant.revoked": ("you had stopped their access", "u had de inzage gestopt"),
+    "grant.expired": ("their access had ended", "de inzage was afgelopen"),
+    "grant.item_not_granted": ("you did not give access to it",
+                               "u had daar geen inzage in gegeven"),
+    "grant.item_unavailable": ("it was not available", "het was niet beschikbaar"),
+    "": ("this was not allowed", "dit was niet toegestaan"),
+}
+_GRANT_MOMENT: dict[str, str] = {Kind.GRANT_USED: "fetched_at", Kind.GRANT_REVOKED: "revoked_at"}
 MAX_CONTEXT = 100_000
 """Requests remembered for the sentences of their later entries (oldest forgotten first)."""
 
@@ -105,6 +114,7 @@ class _Teller:
         self.lang = lang
         self.zone = zone
         self.requests: dict[str, Mapping[str, Any]] = {}
+        self.grants: dict[str, Mapping[str, Any]] = {}
 
     def say(self, en: str, nl: str) -> str:
         return en if self.lang == "en" else nl
@@ -112,6 +122,10 @@ class _Teller:
     def tell(self, entry: Mapping[str, Any]) -> Sentence:
         kind = str(entry.get("kind", ""))
         time = _time(entry.get("time"))
+        if kind in _GRANT_MOMENT and entry.get(_GRANT_MOMENT[kind]) is not None:
+            # A grant's use and end are told at the relay's moment, not when the wallet
+            # heard of them.
+            time = _time(entry.get(_GRANT_MOMENT[kind]))
         agency, names = self._agency(entry)
         claims = self._claim_refs(entry)
         body = _capital(self._body(kind, entry))
@@ -181,6 +195,8 @@ class _Teller:
                 Kind.ITEM_REMOVED: self.say(f"You removed '{name}' from your vault.",
                                             f"U hebt '{name}' uit uw kluis verwijderd."),
             }[Kind(kind)]
+        if kind in (Kind.GRANT_CREATED, Kind.GRANT_USED, Kind.GRANT_REVOKED):
+            return self._grant(kind, entry, who)
         if kind == Kind.KEY_ROTATED:
             if entry.get("key") == "log":
                 return self.say("kluis replaced the key that signs your log.",
@@ -196,6 +212,70 @@ class _Teller:
                             "U hebt uw logboek geëxporteerd voor een controleur.")
         return self.say(f"An event this version of kluis does not know ('{kind}').",
                         f"Een gebeurtenis die deze versie van kluis niet kent ('{kind}').")
+
+    def _grant(self, kind: str, entry: Mapping[str, Any], who: str) -> str:
+        grant = entry.get("grant")
+        if kind == Kind.GRANT_CREATED:
+            if isinstance(grant, str):
+                self._remember_grant(grant, entry)
+            what = self._grant_items_text(entry, None)
+            until = _day(entry.get("valid_until"))
+            text = self.say(f"You gave {who} access to your {what}{self._why(entry)}",
+                            f"U gaf {who} inzage in uw {what}{self._why(entry)}")
+            if until is not None:
+                day = format_date(until, self.lang)
+                text += self.say(f", until {day}. Until then they can read it whenever they "
+                                 "need it, and you can stop this at any moment",
+                                 f", tot {day}. Tot dan kunnen zij het inzien wanneer zij het "
+                                 "nodig hebben. U kunt dit op elk moment stoppen")
+            return text + "."
+        created = self.grants.get(str(grant), {})
+        what = self._grant_items_text(created, entry.get("item"))
+        if kind == Kind.GRANT_USED:
+            if entry.get("outcome") == "served":
+                return self.say(f"{who} read your {what}.", f"{who} heeft uw {what} ingezien.")
+            en, nl = _REFUSALS.get(str(entry.get("error")), _REFUSALS[""])
+            return self.say(f"{who} tried to read your {what}, but this was refused: {en}.",
+                            f"{who} probeerde uw {what} in te zien, maar dat werd geweigerd: "
+                            f"{nl}.")
+        served = entry.get("served")
+        times = served if isinstance(served, int) else 0
+        return self.say(
+            f"You stopped the access of {who} to your {what}. Nothing more can be read; "
+            f"they read it {times} {'time' if times == 1 else 'times'}.",
+            f"U hebt de inzage van {who} in uw {what} gestopt. Er kan niets meer worden "
+            f"ingezien; zij hebben het {times} keer ingezien.")
+
+    def _grant_items_text(self, created: Mapping[str, Any], only: object) -> str:
+        """The items of a grant in words: claim labels, and vault items by their name."""
+        refs: list[tuple[str, tuple[Any, ...]]] = []
+        names: list[str] = []
+        for item in _list(created.get("items")):
+            item = _dict(item)
+            if only is not None and item.get("id") != only:
+                continue
+            if isinstance(item.get("vault_item"), str):
+                names.append(f"'{item['vault_item']}'")
+            refs += [(str(_dict(c).get("vct", "")), _path(_dict(c).get("path")))
+                     for c in _list(item.get("claims"))]
+        labels: list[str] = []
+        for vct, path in refs:
+            text = _lower_first(_label(vct, path, self.lang)) if path else ""
+            if text and text not in labels:
+                labels.append(text)
+        labels += names
+        if not labels:
+            if isinstance(only, str):
+                return self.say(f"data ('{only}')", f"gegevens ('{only}')")
+            return self.say("data", "gegevens")
+        if len(labels) == 1:
+            return labels[0]
+        return ", ".join(labels[:-1]) + self.say(" and ", " en ") + labels[-1]
+
+    def _remember_grant(self, grant: str, entry: Mapping[str, Any]) -> None:
+        if len(self.grants) >= MAX_CONTEXT:
+            self.grants.pop(next(iter(self.grants)))
+        self.grants[grant] = entry
 
     def _sent(self, entry: Mapping[str, Any], who: str) -> str:
         what = self._claims_text(self._claim_refs(entry))
@@ -229,7 +309,7 @@ class _Teller:
         self.requests[rid] = entry
 
     def _who(self, entry: Mapping[str, Any]) -> str:
-        party = entry.get("verifier")
+        party = entry.get("verifier") or entry.get("agency")
         if party is None and entry.get("kind") == Kind.RECEIPT_RECEIVED:
             # the receipt names the agency by id; its names come with the request
             request = self.requests.get(str(entry.get("request")), {})
@@ -248,7 +328,7 @@ class _Teller:
         return self.say("an unknown organisation", "een onbekende organisatie")
 
     def _agency(self, entry: Mapping[str, Any]) -> tuple[str | None, tuple[str, ...]]:
-        party = entry.get("verifier")
+        party = entry.get("verifier") or entry.get("agency")
         if party is None and entry.get("kind") == Kind.RECEIPT_RECEIVED:
             request = self.requests.get(str(entry.get("request")), {})
             party = request.get("verifier") or _dict(entry.get("receipt")).get("verifier")
@@ -276,6 +356,14 @@ class _Teller:
             receipt = _dict(entry.get("receipt")) if kind == Kind.RECEIPT_RECEIVED else entry
             vct = str(receipt.get("vct", ""))
             refs += [(vct, _path(p)) for p in _list(receipt.get("claims"))]
+        elif kind in (Kind.GRANT_CREATED, Kind.GRANT_USED, Kind.GRANT_REVOKED):
+            created = entry if kind == Kind.GRANT_CREATED else self.grants.get(
+                str(entry.get("grant")), {})
+            only = entry.get("item") if kind == Kind.GRANT_USED else None
+            for item in _list(created.get("items")):
+                if only is None or _dict(item).get("id") == only:
+                    refs += [(str(_dict(c).get("vct", "")), _path(_dict(c).get("path")))
+                             for c in _list(_dict(item).get("claims"))]
         elif kind == Kind.CREDENTIAL_RECEIVED:
             vct = str(_dict(entry.get("credential")).get("vct", ""))
             refs += [(vct, _path(p)) for p in _list(entry.get("claims"))]
@@ -331,6 +419,11 @@ def _keep_until(retention: object, received: datetime) -> date | None:
         return Retention.model_validate(retention).keep_until(received)
     except (ValidationError, KluisError):
         return None
+
+
+def _day(value: object) -> date | None:
+    moment = _time(value)
+    return None if moment.year == 1970 else moment.date()
 
 
 def _time(value: object) -> datetime:

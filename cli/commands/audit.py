@@ -93,6 +93,21 @@ _VIOLATIONS: dict[Violation, tuple[str, str]] = {
     Violation.RECEIPT_BEYOND_RELEASE: (
         "the organisation signed for more data than was sent",
         "de organisatie tekende voor meer gegevens dan er verstuurd zijn"),
+    Violation.GRANT_REUSED: ("two grants have the same number",
+                             "twee machtigingen hebben hetzelfde nummer"),
+    Violation.GRANT_USE_WITHOUT_GRANT: ("data was read without a grant",
+                                        "er zijn gegevens ingezien zonder machtiging"),
+    Violation.GRANT_USE_BY_OTHER_AGENCY: (
+        "another organisation read data under a grant",
+        "een andere organisatie heeft gegevens ingezien onder een machtiging"),
+    Violation.GRANT_USE_OUTSIDE_GRANT: (
+        "data was read that the grant does not cover",
+        "er zijn gegevens ingezien die niet onder de machtiging vallen"),
+    Violation.GRANT_USE_AFTER_EXPIRY: ("data was read after the grant ended",
+                                       "er zijn gegevens ingezien nadat de machtiging afliep"),
+    Violation.GRANT_USE_AFTER_REVOCATION: (
+        "data was read after the grant was withdrawn",
+        "er zijn gegevens ingezien nadat de machtiging was ingetrokken"),
 }
 
 
@@ -340,10 +355,13 @@ def _print_report(report: ReplayReport) -> None:
     console.print(say(en="{n} violations:", nl="{n} overtredingen:", n=report.violations))
     for finding in report.findings:
         en, nl = _VIOLATIONS[finding.violation]
+        grant = finding.violation.value.startswith("grant_")
         console.print(say(
-            en="  entry {seq}: {what} (request {rid}; {detail}) [{code}]",
-            nl="  regel {seq}: {what} (verzoek {rid}; {detail}) [{code}]",
+            en="  entry {seq}: {what} ({about} {rid}; {detail}) [{code}]",
+            nl="  regel {seq}: {what} ({about} {rid}; {detail}) [{code}]",
             seq=finding.seq, what=say(en=en, nl=nl), rid=finding.request or "-",
+            about=say(en="grant", nl="machtiging") if grant else say(en="request",
+                                                                      nl="verzoek"),
             detail=finding.detail, code=finding.violation.value), markup=False)
     if report.violations > len(report.findings):
         console.print(say(en="  ... and {n} more.", nl="  ... en nog {n}.",

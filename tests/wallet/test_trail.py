@@ -78,7 +78,7 @@ def _story() -> list[dict]:
             le.key_rotated(le.KeyRole.HOLDER, "new"),
             le.export_made(le.ExportKind.AUDIT),
             le.export_made(le.ExportKind.ARCHIVE),
-            Record("grant_created", {"grant": "g1"}),
+            Record("session_opened", {"session": "s1"}),
         ]),
     )
 
@@ -109,7 +109,7 @@ EN = [
     "1 May 2027 — kluis replaced the key of your wallet.",
     "1 May 2027 — You exported your log for an auditor.",
     "1 May 2027 — You exported your whole vault.",
-    "1 May 2027 — An event this version of kluis does not know ('grant_created').",
+    "1 May 2027 — An event this version of kluis does not know ('session_opened').",
 ]
 
 NL = [
@@ -137,7 +137,7 @@ NL = [
     "1 mei 2027 — kluis heeft de sleutel van uw wallet vervangen.",
     "1 mei 2027 — U hebt uw logboek geëxporteerd voor een controleur.",
     "1 mei 2027 — U hebt uw hele kluis geëxporteerd.",
-    "1 mei 2027 — Een gebeurtenis die deze versie van kluis niet kent ('grant_created').",
+    "1 mei 2027 — Een gebeurtenis die deze versie van kluis niet kent ('session_opened').",
 ]
 
 
