@@ -5,6 +5,7 @@ May import ``vault``, ``verifiers`` and ``wallet``; never ``cli``.
 """
 
 from server.authenticator import NONCE_SCHEMA, Authenticator
+from server.grant import GRANT_SCHEMA, GrantPolicy, GrantRelay
 from server.problem import PROBLEM_JSON, install_problem_handlers, problem_response, status_of
 from server.rate_limit import RateLimiter, RateRule
 from server.receipt_log import RECEIPT_LOG_SCHEMA, ReceiptLog, StoreLogStore
@@ -66,4 +67,8 @@ __all__ = [
     "RECEIPT_LOG_SCHEMA",
     "ReceiptLog",
     "StoreLogStore",
+    # grants at the relay (specs/grant.md)
+    "GRANT_SCHEMA",
+    "GrantPolicy",
+    "GrantRelay",
 ]

@@ -85,6 +85,19 @@ from verifiers.encrypted_response import (
     response_metadata,
     seal_response,
 )
+from verifiers.grant_fetch import (
+    AGENCY_TAG,
+    FetchAnswer,
+    Fetched,
+    FetchReceipt,
+    fetch_item,
+    fetch_url,
+    issue_fetch_receipt,
+    parse_fetch_answer,
+    sign_fetch,
+    verify_fetch_receipt,
+)
+from verifiers.grant_notice import GrantNotice, format_grant_notice, parse_grant_notice
 from verifiers.holder import (
     HeldSdJwt,
     parse_issued,
@@ -199,6 +212,15 @@ from verifiers.sdjwt import (
     parse_compact,
     parse_sd_jwt,
     process_disclosures,
+)
+from verifiers.sealed_item import (
+    EncryptionKey,
+    GrantedItem,
+    format_encryption_jwk,
+    open_item,
+    parse_encryption_jwk,
+    parse_private_encryption_jwk,
+    seal_item,
 )
 from verifiers.status_array import (
     StatusArray,
@@ -483,4 +505,25 @@ __all__ = [
     "check_openings",
     "format_opening",
     "parse_opening",
+    # sealed_item, grant_notice, grant_fetch (access grants, specs/grant.md)
+    "EncryptionKey",
+    "GrantedItem",
+    "format_encryption_jwk",
+    "open_item",
+    "parse_encryption_jwk",
+    "parse_private_encryption_jwk",
+    "seal_item",
+    "GrantNotice",
+    "format_grant_notice",
+    "parse_grant_notice",
+    "AGENCY_TAG",
+    "FetchAnswer",
+    "FetchReceipt",
+    "Fetched",
+    "fetch_item",
+    "fetch_url",
+    "issue_fetch_receipt",
+    "parse_fetch_answer",
+    "sign_fetch",
+    "verify_fetch_receipt",
 ]

@@ -34,6 +34,13 @@ from wallet.evaluation import (
     Status,
     evaluate,
 )
+from wallet.grant import GRANTS_SCHEMA, Grant, GrantItemState, GrantKeys, Grants
+from wallet.grant import Status as GrantStatus
+from wallet.grant_item import ItemSpec
+from wallet.grant_item import Source as ItemSource
+from wallet.grant_relay import GrantClient, RelayFetch
+from wallet.grant_request import GrantElement, format_grant_element, grant_element, is_grant_request
+from wallet.grant_sync import SyncReport, sync_grants
 from wallet.holder_key import HolderKey, find_holder_key, holder_key, holder_keys, signing_key
 from wallet.inbox import URI_LIST, Collected, InboxItem, arrived_by_network, collect
 from wallet.mailbox import Inbox, InboxMessage, MailboxClient, RelayAddress
@@ -185,6 +192,23 @@ __all__ = [
     "InboxItem",
     "arrived_by_network",
     "collect",
+    # grant, grant_request, grant_item, grant_relay, grant_sync (access grants, specs/grant.md)
+    "GRANTS_SCHEMA",
+    "Grant",
+    "GrantItemState",
+    "GrantKeys",
+    "Grants",
+    "GrantStatus",
+    "ItemSpec",
+    "ItemSource",
+    "GrantElement",
+    "format_grant_element",
+    "grant_element",
+    "is_grant_request",
+    "GrantClient",
+    "RelayFetch",
+    "SyncReport",
+    "sync_grants",
     # transport (HTTP for every protocol client)
     "HttpxTransport",
     "Response",
