@@ -28,6 +28,7 @@ from server.grant import (
     GrantState,
     GrantTerms,
 )
+from server.problem import problem_responses
 from server.service import Clock, http_request_of
 from verifiers._document import format_timestamp
 from verifiers.http_signature import key_thumbprint, parse_ed25519_jwk
@@ -132,6 +133,11 @@ class ServedOut(BaseModel):
     fetched_at: str
 
 
+# Every route is signed: 403 for an unsigned, unknown-key or replayed request, 422 for a
+# signature that does not verify; the grant's own answers beside them (specs/grant.md).
+_SIGNED = (403, 422)
+
+
 def grant_router(
     grants: GrantRelay, wallet_auth: Authenticator, agency_auth: Authenticator, clock: Clock
 ) -> APIRouter:
@@ -149,7 +155,8 @@ def grant_router(
         return await signed_by(request, wallet_auth,
                                lambda keyid: grants.owner_key(grant, keyid))
 
-    @router.put("/grants/{grant}", response_model=GrantOut, status_code=201, tags=["wallet"])
+    @router.put("/grants/{grant}", response_model=GrantOut, status_code=201, tags=["wallet"],
+                responses=problem_responses(*_SIGNED, 409))
     async def create_grant(grant: GrantParam, body: GrantBody, request: Request,
                            response: Response) -> GrantOut:
         """Register a grant; signed by the grant's owner key given in the body."""
@@ -164,12 +171,14 @@ def grant_router(
             response.status_code = 200
         return GrantOut.of(state, created)
 
-    @router.get("/grants/{grant}", response_model=GrantOut, tags=["wallet"])
+    @router.get("/grants/{grant}", response_model=GrantOut, tags=["wallet"],
+                responses=problem_responses(*_SIGNED, 404))
     async def show_grant(grant: GrantParam, request: Request) -> GrantOut:
         keyid = await owner(request, grant)
         return GrantOut.of(await run_in_threadpool(grants.state, grant, owner_keyid=keyid))
 
     @router.put("/grants/{grant}/items/{item}", response_model=UploadedOut, tags=["wallet"],
+                responses=problem_responses(*_SIGNED, 404, 409, 410),
                 openapi_extra={"requestBody": {"required": True, "content": {
                     "application/octet-stream": {"schema": {"type": "string",
                                                             "format": "binary"}}}}})
@@ -182,13 +191,15 @@ def grant_router(
                                        version=version, sealed=sealed, now=clock())
         return UploadedOut(item=item, version=held)
 
-    @router.delete("/grants/{grant}/items/{item}", status_code=204, tags=["wallet"])
+    @router.delete("/grants/{grant}/items/{item}", status_code=204, tags=["wallet"],
+                   responses=problem_responses(*_SIGNED, 404, 410))
     async def withdraw_item(grant: GrantParam, item: ItemParam, request: Request) -> Response:
         keyid = await owner(request, grant)
         await run_in_threadpool(grants.withdraw, grant, item, owner_keyid=keyid, now=clock())
         return Response(status_code=204)
 
-    @router.delete("/grants/{grant}", response_model=RevokedOut, tags=["wallet"])
+    @router.delete("/grants/{grant}", response_model=RevokedOut, tags=["wallet"],
+                   responses=problem_responses(*_SIGNED, 404))
     async def revoke_grant(grant: GrantParam, request: Request) -> RevokedOut:
         """Revoke: the next fetch is refused, and the sealed items are deleted now."""
         keyid = await owner(request, grant)
@@ -196,7 +207,8 @@ def grant_router(
         return RevokedOut(grant=grant, revoked_at=format_timestamp(done.revoked_at),
                           served=done.served)
 
-    @router.get("/grants/{grant}/fetches", response_model=FetchesOut, tags=["wallet"])
+    @router.get("/grants/{grant}/fetches", response_model=FetchesOut, tags=["wallet"],
+                responses=problem_responses(*_SIGNED, 404))
     async def list_fetches(grant: GrantParam, request: Request,
                            limit: Annotated[int, Query(ge=1, le=MAX_BATCH)] = 50) -> FetchesOut:
         """The fetch records not yet acknowledged, oldest first."""
@@ -204,13 +216,15 @@ def grant_router(
         found = await run_in_threadpool(grants.fetches, grant, owner_keyid=keyid, limit=limit)
         return FetchesOut(fetches=[FetchOut.of(record) for record in found])
 
-    @router.post("/grants/{grant}/fetches/acks", response_model=AckedOut, tags=["wallet"])
+    @router.post("/grants/{grant}/fetches/acks", response_model=AckedOut, tags=["wallet"],
+                 responses=problem_responses(*_SIGNED, 404))
     async def ack_fetches(grant: GrantParam, body: AckBody, request: Request) -> AckedOut:
         keyid = await owner(request, grant)
         acked = await run_in_threadpool(grants.ack, grant, body.ids, owner_keyid=keyid)
         return AckedOut(acked=acked)
 
-    @router.get("/grants/{grant}/items/{item}", response_model=ServedOut, tags=["agency"])
+    @router.get("/grants/{grant}/items/{item}", response_model=ServedOut, tags=["agency"],
+                responses=problem_responses(*_SIGNED, 404, 410))
     async def fetch_item(grant: GrantParam, item: ItemParam, request: Request,
                          response: Response) -> ServedOut:
         """An agency reads a granted item, signed with its registered key (tag

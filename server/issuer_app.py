@@ -33,13 +33,14 @@ from starlette.concurrency import run_in_threadpool
 from server.credential_offer import Offer, parse_token_request
 from server.issuer import SCHEMAS, IssuedCredential, Issuer, IssuerPolicy
 from server.issuer_agency import (
+    PRE_AUTHORIZED_GRANT,
     IssuerAgency,
     authorization_server_metadata,
     check_public_url,
     credential_issuer_metadata,
     jwt_vc_issuer_metadata,
 )
-from server.problem import PROBLEM_JSON, negotiate_lang, problem_document
+from server.problem import PROBLEM_JSON, negotiate_lang, problem_document, problem_responses
 from server.service import Clock, attach_store, create_service_app, utc_now
 from server.settings import Settings
 from server.store import Store
@@ -163,6 +164,70 @@ def _credential_error(request: Request, error: KluisError) -> JSONResponse | Non
     return JSONResponse(document, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+# --- what the public routes send and answer (for the OpenAPI document) ----------------------
+
+
+class TokenOut(BaseModel):
+    """The token response (RFC 6749 §5.1, OpenID4VCI 1.0 §6.2)."""
+
+    access_token: str
+    token_type: str = Field(examples=["Bearer"])
+    expires_in: int
+
+
+class OAuthErrorOut(BaseModel):
+    """An OAuth 2.0 error response (RFC 6749 §5.2), with kluis's stable ``code``."""
+
+    error: str = Field(examples=["invalid_grant"])
+    error_description: str
+    code: str
+
+
+class NonceOut(BaseModel):
+    """A fresh ``c_nonce`` (OpenID4VCI 1.0 §7.2)."""
+
+    c_nonce: str
+
+
+class IssuedCredentialOut(BaseModel):
+    credential: str = Field(description="The SD-JWT VC (dc+sd-jwt), compact form.")
+
+
+class CredentialOut(BaseModel):
+    """The credential response (OpenID4VCI 1.0 §8.3): one credential."""
+
+    credentials: list[IssuedCredentialOut]
+
+
+_TOKEN_FORM = {
+    "required": True,
+    "content": {"application/x-www-form-urlencoded": {"schema": {
+        "type": "object",
+        "required": ["grant_type", "pre-authorized_code"],
+        "properties": {
+            "grant_type": {"type": "string", "enum": [PRE_AUTHORIZED_GRANT]},
+            "pre-authorized_code": {"type": "string", "maxLength": 128},
+            "tx_code": {"type": "string", "maxLength": 64},
+        },
+    }}},
+}
+_CREDENTIAL_REQUEST = {
+    "required": True,
+    "content": {"application/json": {"schema": {
+        "type": "object",
+        "required": ["credential_configuration_id", "proofs"],
+        "properties": {
+            "credential_configuration_id": {"type": "string"},
+            "proofs": {"type": "object", "required": ["jwt"], "properties": {
+                "jwt": {"type": "array", "minItems": 1, "maxItems": 1,
+                        "items": {"type": "string"}}}},
+        },
+    }}},
+}
+_BEARER = {"description": "Without a valid access token (problem document; RFC 6750 §3)",
+           "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+
+
 # --- the public service ------------------------------------------------------------------
 
 
@@ -188,14 +253,19 @@ def _public_router(issuer: Issuer, clock: Callable[[], datetime]) -> APIRouter:
         """JWT VC Issuer Metadata (SD-JWT VC draft-18): the credential signing key."""
         return vc_issuer
 
-    @router.get("/offers/{offer_id}", tags=["wallet"])
+    @router.get("/offers/{offer_id}", tags=["wallet"], responses={
+        200: {"description": "The credential offer (OpenID4VCI 1.0 §4.1.1)",
+              "content": {"application/json": {"schema": {"type": "object"}}}},
+        **problem_responses(404)})
     async def offer(offer_id: Annotated[str, Path(pattern=_ID)]) -> JSONResponse:
         """A credential offer by reference (OpenID4VCI 1.0 §4.1.3), while it is open."""
         document = await run_in_threadpool(issuer.offer_document, offer_id, now=clock())
         return JSONResponse(document, headers=NO_STORE)
 
-    @router.post("/token", tags=["wallet"],
-                 responses={400: {"description": "OAuth 2.0 error (RFC 6749 §5.2)"}})
+    @router.post("/token", tags=["wallet"], openapi_extra={"requestBody": _TOKEN_FORM},
+                 responses={200: {"model": TokenOut},
+                            400: {"description": "OAuth 2.0 error (RFC 6749 §5.2)",
+                                  "model": OAuthErrorOut}})
     async def token(request: Request) -> JSONResponse:
         """Token endpoint, pre-authorized code grant (OpenID4VCI 1.0 §6)."""
         body = await request.body()
@@ -208,13 +278,16 @@ def _public_router(issuer: Issuer, clock: Callable[[], datetime]) -> APIRouter:
             return _oauth_error(error)
         return JSONResponse(answer, headers=NO_STORE)
 
-    @router.post("/nonce", tags=["wallet"])
+    @router.post("/nonce", tags=["wallet"], responses={200: {"model": NonceOut}})
     async def nonce() -> JSONResponse:
         """A fresh ``c_nonce`` (OpenID4VCI 1.0 §7), never cached."""
         value = await run_in_threadpool(issuer.new_nonce, now=clock())
         return JSONResponse({"c_nonce": value}, headers=NO_STORE)
 
-    @router.post("/credential", tags=["wallet"])
+    @router.post("/credential", tags=["wallet"],
+                 openapi_extra={"requestBody": _CREDENTIAL_REQUEST},
+                 responses={200: {"model": CredentialOut}, 401: _BEARER,
+                            **problem_responses(400, 403, 409)})
     async def credential(request: Request) -> JSONResponse:
         """Credential endpoint (OpenID4VCI 1.0 §8): one ``dc+sd-jwt`` per request."""
         body = await request.body()
@@ -231,7 +304,8 @@ def _public_router(issuer: Issuer, clock: Callable[[], datetime]) -> APIRouter:
         return JSONResponse(answer, headers=NO_STORE)
 
     @router.get("/status/{list_id}", tags=["status"],
-                responses={200: {"content": {STATUS_LIST_JWT: {}}}})
+                responses={200: {"content": {STATUS_LIST_JWT: {"schema": {"type": "string"}}}},
+                           **problem_responses(404)})
     async def status_list(list_id: Annotated[str, Path(pattern=_ID)]) -> Response:
         """The Status List Token (Token Status List §5.1, §8.1) as it is now."""
         token = await run_in_threadpool(issuer.status_list_token, list_id, now=clock())
@@ -295,21 +369,23 @@ _STATUS_NAMES: dict[int, str] = {StatusValue.VALID: "valid", StatusValue.INVALID
 def _admin_router(issuer: Issuer, clock: Callable[[], datetime]) -> APIRouter:
     router = APIRouter(tags=["admin"])
 
-    @router.post("/offers", status_code=201, response_model=OfferOut)
+    @router.post("/offers", status_code=201, response_model=OfferOut,
+                 responses=problem_responses(409))
     async def create_offer(body: OfferBody) -> OfferOut:
         """A credential offer for one citizen, with the claims to issue."""
         offer = await run_in_threadpool(
             issuer.create_offer, body.credentials, tx_code=body.tx_code, now=clock())
         return OfferOut.of(offer)
 
-    @router.get("/offers/{offer_id}/credentials", response_model=IssuedListOut)
+    @router.get("/offers/{offer_id}/credentials", response_model=IssuedListOut,
+                responses=problem_responses(404))
     async def issued(offer_id: Annotated[str, Path(pattern=_ID)]) -> IssuedListOut:
         """What was issued for an offer: configuration and status list index."""
         found = await run_in_threadpool(issuer.issued, offer_id)
         return IssuedListOut(credentials=[IssuedOut.of(item) for item in found])
 
     @router.post("/offers/{offer_id}/credentials/{configuration_id}/{action}",
-                 response_model=StatusOut)
+                 response_model=StatusOut, responses=problem_responses(404, 409))
     async def change_status(
         offer_id: Annotated[str, Path(pattern=_ID)],
         configuration_id: Annotated[str, Path(pattern=_ID)],

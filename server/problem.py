@@ -13,6 +13,7 @@ description of the problem type, so a developer who meets a code can look it up.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from http import HTTPStatus
 from typing import Any, ClassVar
@@ -20,6 +21,7 @@ from typing import Any, ClassVar
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vault import (
@@ -81,6 +83,15 @@ class MethodNotAllowed(InvalidInput):
     en = "This address does not accept this kind of request. Check the method."
     nl = "Dit adres accepteert dit soort verzoek niet. Controleer de methode."
     http_status: ClassVar[int] = 405
+
+
+class ProblemType(BaseModel):
+    """What a problem type (an error code) means: ``GET /problems/{code}``."""
+
+    code: str
+    family: str
+    status: int
+    title: dict[str, str]
 
 
 def status_of(error: KluisError) -> int:
@@ -234,13 +245,84 @@ def describe_problem_type(code: str) -> dict[str, Any]:
     raise NoRoute()
 
 
+# --- the OpenAPI document -------------------------------------------------------------------
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "An RFC 9457 problem document with kluis's stable error code.",
+    "type": "object",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string", "description": "<base URL>/problems/<code>, or about:blank"},
+        "title": {"type": "string", "description": "What happened, in plain language."},
+        "status": {"type": "integer"},
+        "code": {"type": "string", "description": "The stable code (specs/errors.md)."},
+        "detail": {"type": "string", "description": "The spec rule that was broken."},
+        "errors": {"type": "array", "items": {"type": "object"}},
+    },
+}
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+_BODY_METHODS = frozenset({"post", "put", "patch", "delete"})
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route: each status answered with a problem document."""
+    return {status: {"description": f"{HTTPStatus(status).phrase} (problem document)",
+                     "content": {PROBLEM_JSON: {"schema": _PROBLEM_REF}}}
+            for status in statuses}
+
+
+def _document_operation(method: str, operation: dict[str, Any]) -> None:
+    responses: dict[str, Any] = operation.setdefault("responses", {})
+    validated = responses.get("422", {}).get("content", {}).get("application/json", {})
+    if "HTTPValidationError" in str(validated.get("schema", "")):
+        del responses["422"]  # our handler answers validation errors with 400 problems
+    common = [429, 500, 503]
+    if operation.get("parameters") or operation.get("requestBody"):
+        common.append(400)
+    if method in _BODY_METHODS:
+        common += [400, 413]
+    for status, response in problem_responses(*common).items():
+        responses.setdefault(str(status), response)
+
+
+def document_problems(app: FastAPI) -> None:
+    """Make ``app``'s OpenAPI document say how it fails: every operation lists the problem
+    documents any route can give (400 for malformed input, 413 for a too-large body, 429
+    for the rate limit, 500, 503 for an unreachable store) beside the ones its route
+    declares, and FastAPI's 422 validation answer (which kluis never gives) is dropped."""
+    plain = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = plain()
+        for path in schema.get("paths", {}).values():
+            for method, operation in path.items():
+                if method in ("get", "post", "put", "patch", "delete", "head", "options"):
+                    _document_operation(method, operation)
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        schemas["Problem"] = PROBLEM_SCHEMA
+        used = json.dumps(schema["paths"])
+        for name in ("HTTPValidationError", "ValidationError"):
+            if f"#/components/schemas/{name}" not in used:
+                schemas.pop(name, None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_problem_handlers(app: FastAPI) -> None:
-    """Make every error answer of ``app`` a problem document, and serve ``/problems/{code}``."""
+    """Make every error answer of ``app`` a problem document, serve ``/problems/{code}``,
+    and document the problem answers in the app's OpenAPI document."""
+    document_problems(app)
     app.add_exception_handler(KluisError, _on_kluis_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(Exception, _on_unexpected)
 
-    @app.get("/problems/{code}", tags=["problems"], summary="What an error code means")
+    @app.get("/problems/{code}", tags=["problems"], summary="What an error code means",
+             response_model=ProblemType, responses=problem_responses(404))
     def problem_type(code: str) -> dict[str, Any]:
         return describe_problem_type(code)

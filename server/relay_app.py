@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from server.authenticator import NONCE_SCHEMA, Authenticator
 from server.grant import GRANT_SCHEMA, GrantPolicy, GrantRelay
 from server.grant_router import grant_router
+from server.problem import problem_responses
 from server.rate_limit import RateLimiter, RateRule
 from server.relay import (
     ADDRESS_PATTERN,
@@ -123,6 +124,9 @@ class AckedOut(BaseModel):
 
 
 AddressParam = Annotated[str, Path(pattern=ADDRESS_PATTERN)]
+# A signed route refuses an unsigned, unknown-key or replayed request (403) and a signature
+# that does not verify or is stale (422), as problem documents.
+SIGNED = problem_responses(403, 422)
 
 
 # --- the app ----------------------------------------------------------------------------------
@@ -174,7 +178,8 @@ def _router(
         )
         return signed.keyid
 
-    @router.post("/mailboxes", response_model=MailboxOut, status_code=201, tags=["wallet"])
+    @router.post("/mailboxes", response_model=MailboxOut, status_code=201, tags=["wallet"],
+                 responses=SIGNED)
     async def open_mailbox(body: RegisterBody, request: Request, response: Response) -> MailboxOut:
         """Register the wallet's key; the request must be signed by that very key."""
         key = parse_ed25519_jwk(body.jwk)
@@ -187,29 +192,33 @@ def _router(
             response.status_code = 200
         return MailboxOut(mailbox=mailbox, created=created)
 
-    @router.post("/mailbox/addresses", response_model=AddressOut, status_code=201, tags=["wallet"])
+    @router.post("/mailbox/addresses", response_model=AddressOut, status_code=201, tags=["wallet"],
+                 responses=SIGNED)
     async def open_address(mailbox: str = Depends(wallet)) -> AddressOut:
         return AddressOut.of(await run_in_threadpool(relay.open_address, mailbox, now=clock()))
 
-    @router.get("/mailbox/addresses", response_model=AddressesOut, tags=["wallet"])
+    @router.get("/mailbox/addresses", response_model=AddressesOut, tags=["wallet"],
+                responses=SIGNED)
     async def list_addresses(mailbox: str = Depends(wallet)) -> AddressesOut:
         found = await run_in_threadpool(relay.addresses, mailbox)
         return AddressesOut(addresses=[AddressOut.of(a) for a in found])
 
-    @router.delete("/mailbox/addresses/{address}", status_code=204, tags=["wallet"])
+    @router.delete("/mailbox/addresses/{address}", status_code=204, tags=["wallet"],
+                   responses={**SIGNED, **problem_responses(404)})
     async def close_address(address: AddressParam, mailbox: str = Depends(wallet)) -> Response:
         await run_in_threadpool(relay.close_address, mailbox, address, now=clock())
         return Response(status_code=204)
 
     @router.post("/a/{address}/messages", response_model=PostedOut, status_code=202,
-                 tags=["agency"])
+                 tags=["agency"], responses=problem_responses(404))
     async def post_message(address: AddressParam, body: EnvelopeBody) -> PostedOut:
         """Leave a message for the citizen behind ``address``; no signature needed."""
         await run_in_threadpool(limiter.hit, per_address, address, now=clock())
         posted = await watcher.post(address, Envelope(body.content_type, body.body), now=clock())
         return PostedOut(id=posted.id)
 
-    @router.get("/mailbox/messages", response_model=BatchOut, tags=["wallet"])
+    @router.get("/mailbox/messages", response_model=BatchOut, tags=["wallet"],
+                responses=SIGNED)
     async def read_messages(
         after: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
         wait: Annotated[float, Query(ge=0, description="Long-poll seconds (capped).")] = 0,
@@ -224,7 +233,7 @@ def _router(
 
     @router.get("/mailbox/events", tags=["wallet"],
                 response_class=StreamingResponse,
-                responses={200: {"content": {"text/event-stream": {}}}})
+                responses={200: {"content": {"text/event-stream": {}}}, **SIGNED})
     async def stream_messages(
         mailbox: str = Depends(wallet), after: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0
     ) -> StreamingResponse:
@@ -235,7 +244,7 @@ def _router(
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
 
-    @router.post("/mailbox/acks", response_model=AckedOut, tags=["wallet"])
+    @router.post("/mailbox/acks", response_model=AckedOut, tags=["wallet"], responses=SIGNED)
     async def ack_messages(body: AckBody, mailbox: str = Depends(wallet)) -> AckedOut:
         """Delete the listed messages of this mailbox; others' ids are ignored."""
         return AckedOut(acked=await run_in_threadpool(relay.ack, mailbox, body.ids))

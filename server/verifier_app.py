@@ -26,7 +26,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from server.issuer_agency import check_public_url
-from server.problem import PROBLEM_JSON, negotiate_lang, problem_document, status_of
+from server.problem import (
+    PROBLEM_JSON,
+    negotiate_lang,
+    problem_document,
+    problem_responses,
+    status_of,
+)
 from server.service import Clock, attach_store, create_service_app, utc_now
 from server.settings import Settings
 from server.store import Store
@@ -133,16 +139,36 @@ def _response_error(request: Request, error: KluisError) -> JSONResponse:
                         headers=NO_STORE)
 
 
+class ResponseOut(BaseModel):
+    """The answer to an accepted response: one signed receipt per presentation (absent for
+    a wallet's error response)."""
+
+    receipts: list[str] = Field(default_factory=list, description="kluis-receipt+jwt tokens.")
+
+
+# The Authorization Response as the wallet posts it (OpenID4VP 1.0 §8.2, §8.3): ``response``
+# (a JWE) alone for direct_post.jwt, else vp_token and state, or an error and state.
+_RESPONSE_FORM = {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": {
+    "type": "object",
+    "properties": {name: {"type": "string"} for name in
+                   ("response", "vp_token", "state", "error", "error_description")},
+}}}}
+
+
 def _public_router(verifier: Verifier, clock: Callable[[], datetime]) -> APIRouter:
     router = APIRouter(tags=["wallet"])
 
-    @router.get("/requests/{request_id}", responses={200: {"content": {REQUEST_OBJECT: {}}}})
+    @router.get("/requests/{request_id}", responses={
+        200: {"content": {REQUEST_OBJECT: {"schema": {"type": "string"}}}},
+        **problem_responses(404, 409)})
     async def request_object(request_id: Annotated[str, Path(pattern=_ID)]) -> Response:
         """The signed Request Object (RFC 9101 §5.2; OpenID4VP 1.0 §5), served once."""
         token = await run_in_threadpool(verifier.request_object, request_id, now=clock())
         return Response(token, media_type=REQUEST_OBJECT, headers=NO_STORE)
 
-    @router.post("/response", responses={400: {"description": "refused (problem document)"}})
+    @router.post("/response", openapi_extra={"requestBody": _RESPONSE_FORM},
+                 responses={200: {"model": ResponseOut},
+                            **problem_responses(400, 403, 404, 409, 422)})
     async def response(request: Request) -> JSONResponse:
         """The response endpoint (OpenID4VP 1.0 §8.2 ``direct_post``, §8.3
         ``direct_post.jwt``): ``{"receipts": [...]}`` on success, ``{}`` for an error
@@ -254,7 +280,8 @@ def _admin_router(verifier: Verifier, clock: Callable[[], datetime]) -> APIRoute
             response_mode=body.response_mode, now=clock())
         return CreatedOut.of(created)
 
-    @router.get("/requests/{request_id}", response_model=StatusOut)
+    @router.get("/requests/{request_id}", response_model=StatusOut,
+                responses=problem_responses(404))
     async def request_status(request_id: Annotated[str, Path(pattern=_ID)]) -> StatusOut:
         """Where a request stands, with the refused answers it got."""
         return StatusOut.of(await run_in_threadpool(verifier.status, request_id))
