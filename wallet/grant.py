@@ -29,7 +29,7 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -219,6 +219,17 @@ class Grant:
 
 
 @dataclass(frozen=True)
+class Read:
+    """One fetch of a grant as the citizen's log holds it."""
+
+    item: str
+    at: datetime
+    outcome: str
+    version: int | None
+    error: str | None
+
+
+@dataclass(frozen=True)
 class GrantKeys:
     """The private keys of one grant (only ever in the vault)."""
 
@@ -298,6 +309,11 @@ class Grants:
                                 request=(request.id, request.state, element.notice_uri))
 
         return self._consent.decide_grant(stored.id, now=now, create=create)
+
+    def trusted_agency(self, agency_id: str, *, now: datetime) -> Agency:
+        """The agency ``agency_id`` on the wallet's trust list (to name it before a grant is
+        made). Raises ``trust.no_list`` and ``trustlist.unknown_agency``."""
+        return stored_trust_list(self._vault, now=now).trust_list.agency(agency_id)
 
     def _check_item(self, trust: TrustList, agency: Agency, client_id: str, purpose_id: str,
                     spec: ItemSpec) -> None:
@@ -394,6 +410,25 @@ class Grants:
         if len(rows) > 1:
             raise AmbiguousGrant(id=ident)
         return _grant_in(reader, str(rows[0][0]))
+
+    def reads(self, grant_id: str) -> tuple[Read, ...]:
+        """The fetches of the grant that reached the log, oldest first (from their
+        ``grant_used`` entries)."""
+        rows = self._vault.reader().query(
+            "SELECT seq FROM grants_fetch WHERE grant_id = ? ORDER BY seq", (grant_id,))
+        out = []
+        for (seq,) in rows:
+            entry = self._log.entry(int(seq))
+            at = datetime.strptime(str(entry["fetched_at"]), "%Y-%m-%dT%H:%M:%SZ")
+            out.append(Read(str(entry.get("item")), at.replace(tzinfo=UTC),
+                            str(entry.get("outcome")), entry.get("version"), entry.get("error")))
+        return tuple(out)
+
+    def pending(self, grant_id: str) -> tuple[tuple[str, str | None], ...]:
+        """The outbox rows of the grant not yet done: (job, item)."""
+        rows = self._vault.reader().query(
+            "SELECT job, item FROM grants_outbox WHERE grant_id = ? ORDER BY id", (grant_id,))
+        return tuple((str(job), None if item is None else str(item)) for job, item in rows)
 
     def keys(self, grant_id: str) -> GrantKeys:
         """The grant's private keys; raises ``grant.no_such_grant``."""

@@ -10,6 +10,7 @@ import typer
 GROUPS: tuple[str, ...] = (
     "profile", "vault", "demo", "sdjwt", "trustlist", "agency", "trust", "credential",
     "credential_receive", "request", "audit", "serve", "relay", "inbox", "agency_request",
+    "grant", "agency_fetch",
 )
 
 

@@ -23,13 +23,16 @@ from vault import KluisError
 from verifiers.claim_path import ClaimPath, path_text
 from wallet import (
     Evaluation,
+    GrantElement,
     HttpxTransport,
+    Request,
     Status,
     StoredRequest,
     TrustListVerifierKeys,
     Wallet,
     approve_and_send,
     arrived_by_network,
+    grant_element,
     parse_request,
     refuse_and_send,
 )
@@ -307,6 +310,13 @@ def screen_lines(evaluation: Evaluation, stored: StoredRequest, *,
             when=when_label(request.expires_at)),
         "",
     ]
+    grant = _grant_terms(request)
+    if grant is not None:
+        lines += [say(en="ONGOING ACCESS: they ask to keep reading this until {day}, whenever "
+                         "they need it. You can stop it at any moment.",
+                      nl="DOORLOPENDE INZAGE: ze vragen dit tot {day} te mogen blijven inzien, "
+                         "wanneer zij het nodig hebben. U kunt dit op elk moment stoppen.",
+                      day=format_date(grant.valid_until.astimezone().date(), tongue)), ""]
     if evaluation.block is not None:
         lines += [say(en="BLOCKED", nl="TEGENGEHOUDEN"),
                   f"  {evaluation.block.explanation.text(tongue)}", ""]
@@ -318,7 +328,10 @@ def screen_lines(evaluation: Evaluation, stored: StoredRequest, *,
         lines += [say(en="Please note:", nl="Let op:")]
         lines += [f"  ! {w.text.text(tongue)}" for w in evaluation.warnings]
         lines.append("")
-    if stored.state.value == "pending" and evaluation.status is Status.READY:
+    if stored.state.value == "pending" and evaluation.status is Status.READY and grant:
+        lines += [say(en="What can you do?", nl="Wat kunt u doen?"),
+                  f"  kluis grant approve {stored.id}", f"  kluis request refuse {stored.id}"]
+    elif stored.state.value == "pending" and evaluation.status is Status.READY:
         lines += [say(en="What can you do?", nl="Wat kunt u doen?"),
                   f"  kluis request approve {stored.id}"
                   + ("" if network else " --out "
@@ -328,6 +341,15 @@ def screen_lines(evaluation: Evaluation, stored: StoredRequest, *,
         lines += [say(en="You can only refuse:", nl="U kunt alleen weigeren:"),
                   f"  kluis request refuse {stored.id}"]
     return lines
+
+
+def _grant_terms(request: Request) -> GrantElement | None:
+    """The grant terms of a grant request (``specs/grant.md`` §3), or None; a malformed
+    element shows as none here (approving it says why)."""
+    try:
+        return grant_element(request)
+    except KluisError:
+        return None
 
 
 def _what(evaluation: Evaluation) -> list[str]:
