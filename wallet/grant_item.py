@@ -20,7 +20,7 @@ from verifiers._document import format_timestamp
 from verifiers.claim_path import ClaimPath, select
 from wallet.credential import held_credentials
 
-MAX_ITEM_BYTES = 96 * 1024
+MAX_ITEM_BYTES = 94 * 1024
 """The largest content kluis seals: its sealed form still fits the relay's default 128 KiB."""
 JSON = "application/json"
 TEXT = "text/plain; charset=utf-8"
@@ -28,8 +28,8 @@ TEXT = "text/plain; charset=utf-8"
 
 class TooLarge(InvalidInput):
     code = "grant.document_too_large"
-    en = "'{name}' is too large to share through the relay (at most 96 KiB)."
-    nl = "'{name}' is te groot om via de relay te delen (hoogstens 96 KiB)."
+    en = "'{name}' is too large to share through the relay (at most 94 KiB)."
+    nl = "'{name}' is te groot om via de relay te delen (hoogstens 94 KiB)."
 
 
 class Source(StrEnum):

@@ -7,6 +7,7 @@ The first test is the scene ``kluis demo`` plays."""
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -28,11 +29,11 @@ from verifiers.grant_fetch import Fetched, FetchRefused, fetch_item
 from verifiers.grant_notice import GrantNotice, parse_grant_notice
 from verifiers.replay import replay_export
 from wallet.grant import Grant, Status
-from wallet.grant_item import ItemSpec, Source
+from wallet.grant_item import MAX_ITEM_BYTES, ItemSpec, Source
 from wallet.grant_sync import SyncReport, sync_grants
 from wallet.request import parse_request
 from wallet.trail import tell
-from wallet.transport import HttpxTransport, Response, Transport
+from wallet.transport import HttpxTransport, Response, Transport, TransportFailed
 
 
 class Clock:
@@ -202,8 +203,6 @@ def test_an_unreachable_relay_keeps_the_work_for_the_next_sync(scene: Scene) -> 
 
     class Down:
         def request(self, method: str, url: str, **_: Any) -> Response:
-            from wallet.transport import TransportFailed
-
             raise TransportFailed("ConnectError")
 
     report = scene.sync(Down())
@@ -225,8 +224,6 @@ def test_a_lost_acknowledgement_logs_nothing_twice(scene: Scene) -> None:
     class LoseAcks:
         def request(self, method: str, url: str, **kwargs: Any) -> Response:
             if url.endswith("/fetches/acks"):
-                from wallet.transport import TransportFailed
-
                 raise TransportFailed("ReadTimeout")
             return scene.transport.request(method, url, **kwargs)
 
@@ -277,3 +274,23 @@ def test_the_world_is_the_one_the_wallet_trusts(world: World) -> None:
     utrecht = next(a for a in doc["agencies"] if a["id"] == UTRECHT)
     assert {k["kid"] for k in utrecht["jwks"]["keys"]} >= {FETCH_KID}
     assert utrecht["encryption_jwks"]["keys"][0]["crv"] == "X25519"
+
+
+def test_the_largest_document_fits_the_relay_and_a_larger_one_is_noted(scene: Scene) -> None:
+    vault = scene.citizen.vault
+    vault.put_document("payslip.pdf", io.BytesIO(b"%" * MAX_ITEM_BYTES),
+                       media_type="application/pdf", source="me")
+    grant = scene.citizen.wallet.grants.create(
+        agency_id=UTRECHT, purpose_id="wmo-household-help",
+        items=[ItemSpec("payslip", Source.VAULT, "payslip.pdf")],
+        valid_until=NOW + timedelta(days=30), relay=scene.relay, now=scene.clock(),
+        fetch_kid=FETCH_KID)
+    assert scene.sync().uploaded == 1
+    fetched = scene.read(scene.notice(grant), "payslip").item
+    assert (fetched.media_type, len(fetched.content)) == ("application/pdf", MAX_ITEM_BYTES)
+    vault.put_document("payslip.pdf", io.BytesIO(b"%" * (MAX_ITEM_BYTES + 1)),
+                       media_type="application/pdf", source="me")
+    report = scene.sync()
+    assert (report.uploaded, report.failed) == (0, [(grant.id, "grant.document_too_large")])
+    (item,) = scene.citizen.wallet.grants.find(grant.id).items
+    assert (item.version, item.error) == (1, "grant.document_too_large")
