@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -203,9 +203,11 @@ class Verifier:
     def create_request(
         self, purpose_id: str, dcql: Mapping[str, Any], *,
         response_mode: ResponseMode = ResponseMode.DIRECT_POST_JWT, now: datetime,
+        extra_info: Sequence[Mapping[str, Any]] = (),
     ) -> CreatedRequest:
         """See ``VerifierRequests.create``."""
-        return self.requests.create(purpose_id, dcql, response_mode=response_mode, now=now)
+        return self.requests.create(purpose_id, dcql, response_mode=response_mode, now=now,
+                                    extra_info=extra_info)
 
     def request_object(self, request_id: str, *, now: datetime) -> str:
         """See ``VerifierRequests.request_object``."""

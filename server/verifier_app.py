@@ -22,7 +22,7 @@ from typing import Annotated, Any
 import httpx
 from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from server.issuer_agency import check_public_url
@@ -42,6 +42,7 @@ from server.verifier_request import CreatedRequest, RequestStatus, VerifierPolic
 from vault import KluisError
 from verifiers.statuslist import Fetch
 from verifiers.trustlist import TrustList
+from wallet.grant_request import format_grant_element
 from wallet.request import ResponseMode
 from wallet.request_object import TYP
 
@@ -191,11 +192,25 @@ def _public_router(verifier: Verifier, clock: Callable[[], datetime]) -> APIRout
 # --- the back office -------------------------------------------------------------------------
 
 
+class GrantBody(BaseModel):
+    """Ask for ongoing access instead of a one-off release (specs/grant.md §3.1)."""
+
+    model_config = ConfigDict(extra="forbid")
+    valid_until: AwareDatetime = Field(description="When the grant ends (with its zone).")
+    fetch_kid: str = Field(min_length=1, max_length=256,
+                           description="The agency's Ed25519 key in jwks that signs fetches.")
+    encryption_kid: str = Field(min_length=1, max_length=256,
+                                description="Its X25519 key in encryption_jwks.")
+    notice_uri: str | None = Field(default=None, max_length=256,
+                                   description="Where the wallet posts the grant notice.")
+
+
 class RequestBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     purpose: str = Field(min_length=1, max_length=128, description="A registered purpose id.")
     dcql_query: dict[str, Any] = Field(description="The DCQL query (OpenID4VP 1.0 §6).")
     response_mode: ResponseMode = ResponseMode.DIRECT_POST_JWT
+    grant: GrantBody | None = None
 
 
 class CreatedOut(BaseModel):
@@ -275,9 +290,13 @@ def _admin_router(verifier: Verifier, clock: Callable[[], datetime]) -> APIRoute
     @router.post("/requests", status_code=201, response_model=CreatedOut)
     async def create_request(body: RequestBody) -> CreatedOut:
         """A new signed request for one citizen; send its ``uri`` to their relay address."""
+        grant = body.grant
+        extra = () if grant is None else (format_grant_element(
+            valid_until=grant.valid_until, fetch_kid=grant.fetch_kid,
+            encryption_kid=grant.encryption_kid, notice_uri=grant.notice_uri),)
         created = await run_in_threadpool(
             verifier.create_request, body.purpose, body.dcql_query,
-            response_mode=body.response_mode, now=clock())
+            response_mode=body.response_mode, now=clock(), extra_info=extra)
         return CreatedOut.of(created)
 
     @router.get("/requests/{request_id}", response_model=StatusOut,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -165,9 +165,11 @@ class VerifierRequests:
         self.policy = policy
 
     def create(self, purpose_id: str, dcql: Mapping[str, Any], *, response_mode: ResponseMode,
-               now: datetime) -> CreatedRequest:
+               now: datetime, extra_info: Sequence[Mapping[str, Any]] = ()) -> CreatedRequest:
         """A new request for ``dcql`` (a DCQL query as a JSON object) under ``purpose_id``,
         signed and stored, answerable until ``now`` plus the request lifetime.
+        ``extra_info`` are more ``verifier_info`` elements after the purpose (a grant
+        request's ``kluis_grant`` element, specs/grant.md §3.1).
 
         The Request Object is read back as a wallet reads it (``wallet.request.parse_request``
         with the agency's own key), so every request sent is one a wallet can read. Raises
@@ -189,7 +191,8 @@ class VerifierRequests:
             "response_type": "vp_token", "response_mode": response_mode.value,
             "response_uri": f"{self.public_url}/response", "nonce": nonce, "state": state,
             "dcql_query": dict(dcql), "client_metadata": metadata,
-            "verifier_info": [format_purpose(purpose.purpose())], "iat": at, "exp": expires,
+            "verifier_info": [format_purpose(purpose.purpose()), *map(dict, extra_info)],
+            "iat": at, "exp": expires,
         }
         header = {"alg": Alg.ES256.value, "typ": TYP, "x5c": list(self.agency.certificate.x5c)}
         try:
