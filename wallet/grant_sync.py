@@ -148,7 +148,14 @@ class _Run:
             try:
                 self._do(grant, str(job), None if item is None else str(item))
             except GrantRefused as error:
-                self._failed(grant, str(job), item, str(error.fields.get("problem", error.code)))
+                problem = str(error.fields.get("problem", error.code))
+                if problem.startswith("httpsig."):
+                    # The relay did not accept our signature (a clock far off, ...): nothing
+                    # about the job itself; try again next round.
+                    raise _Stop(problem) from None
+                self._failed(grant, str(job), item, problem)
+                if job == "revoke":
+                    continue  # a revocation is never given up: it stays for the next sync
             except TooLarge as error:
                 self._failed(grant, str(job), item, error.code)
             except (Unavailable, BadAnswer) as error:

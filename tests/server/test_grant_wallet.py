@@ -294,3 +294,27 @@ def test_the_largest_document_fits_the_relay_and_a_larger_one_is_noted(scene: Sc
     assert (report.uploaded, report.failed) == (0, [(grant.id, "grant.document_too_large")])
     (item,) = scene.citizen.wallet.grants.find(grant.id).items
     assert (item.version, item.error) == (1, "grant.document_too_large")
+
+
+@pytest.mark.parametrize(("status", "code", "stopped"), [
+    (422, "httpsig.stale", "httpsig.stale"),   # our clock: try again next round
+    (409, "grant.strange", None),              # the relay refused: noted, never given up
+])
+def test_a_refused_revocation_is_kept_for_the_next_sync(scene: Scene, status: int, code: str,
+                                                        stopped: str | None) -> None:
+    grant = scene.approve()
+    scene.sync()
+
+    class Refusing:
+        def request(self, method: str, url: str, **kwargs: Any) -> Response:
+            if method == "DELETE" and url.endswith(grant.id):
+                body = json.dumps({"code": code, "status": status}).encode()
+                return Response(status, {"content-type": "application/problem+json"}, body)
+            return scene.transport.request(method, url, **kwargs)
+
+    scene.citizen.wallet.grants.revoke(grant.id, now=scene.clock())
+    report = scene.sync(Refusing())
+    assert report.stopped == stopped and report.waiting == 1
+    assert scene.citizen.wallet.grants.find(grant.id).status(scene.clock()) is Status.REVOKING
+    assert scene.sync().revoked == [grant.id]
+    assert scene.refused(scene.notice(grant)) == "grant.revoked"
