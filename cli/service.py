@@ -87,7 +87,8 @@ def command(
     data_dir: Path | None = None, workers: int = 1, only: tuple[str, ...] = (),
 ) -> list[str]:
     """The command line of the services' process."""
-    line = [sys.executable, "-m", "server", "--ready-json", "--workers", str(workers)]
+    line = [sys.executable, "-m", "server", "--ready-json", "--exit-with-parent",
+            "--workers", str(workers)]
     for option, value in (("--host", host), ("--port", port), ("--db", db),
                           ("--data-dir", data_dir)):
         if value is not None:

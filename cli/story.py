@@ -15,7 +15,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,12 +44,14 @@ from wallet import (
     redeem_offer,
     signing_key,
 )
+from wallet.grant_item import ItemSpec, Source
+from wallet.grant_sync import sync_grants
 from wallet.inbox import URI_LIST, collect
 from wallet.openid4vp import approve_and_send, refuse_and_send
 from wallet.relay_account import agency_address, mailbox_client, register_relay
 from wallet.trail import tell
 from wallet.trust import set_trust_list
-from wallet.wording import type_name
+from wallet.wording import format_date, type_name
 
 MUNICIPALITY = "https://gemeente-utrecht.kluis.example"
 TAX_OFFICE = "https://belastingdienst.kluis.example"
@@ -116,6 +118,17 @@ class Desk:
         data = self._json(self.client.get(url, params={"request_id": request_id}), 200)
         return list(data["received"])
 
+    def take_notice(self, notice: dict[str, Any]) -> dict[str, Any]:
+        """Give the municipality's back office the citizen's grant notice."""
+        url = f"{self.services.url('gemeente-verifier-admin')}/grants"
+        return dict(self._json(self.client.post(url, json=notice), 201))
+
+    def read(self, grant: str, item: str) -> httpx.Response:
+        """The municipality's caseworker reads a granted item (the answer as it came)."""
+        url = (f"{self.services.url('gemeente-verifier-admin')}/grants/{grant}/items/{item}"
+               "/reads")
+        return self.client.post(url)
+
     def receipt_log(self, target: Path) -> Path:
         """The municipality's receipt log as an audit export (a tar) at ``target``."""
         url = f"{self.services.url('gemeente-verifier-admin')}/receipt-log/export"
@@ -154,7 +167,9 @@ class Story:
     ask: Callable[[str], bool]
 
     def __post_init__(self) -> None:
-        self.http = httpx.Client(timeout=30, follow_redirects=False)
+        # The back offices answer problems in the language the demo speaks.
+        self.http = httpx.Client(timeout=30, follow_redirects=False,
+                                 headers={"Accept-Language": lang()})
         self.transport = HttpxTransport(timeout=30)
         self.services: RunningServices | None = None
         self.passphrase = secrets.token_urlsafe(18)  # throw-away: nobody needs to know it
@@ -198,6 +213,7 @@ class Story:
         self.wmo_request()
         self.over_asking_request()
         self.refused_request()
+        self.grant()
         self.audit()
 
     # --- the scenes -------------------------------------------------------------------------
@@ -392,6 +408,61 @@ class Story:
         n.check(bool(kinds) and kinds[-1] == "request_refused",
                 en="Her own log records the refusal too.",
                 nl="Haar eigen logboek legt de weigering ook vast.")
+
+    def grant(self) -> None:
+        n = self.narrator
+        n.step(en="Anna lets the municipality read her income statement, then stops it",
+               nl="Anna laat de gemeente haar inkomensverklaring inzien, en stopt dat dan")
+        now = context.now()
+        grants = self.w.grants
+        item = ItemSpec("income", Source.CREDENTIAL, INCOME_STATEMENT,
+                        (("income_bracket",), ("tax_year",)))
+        grant = grants.create(agency_id=MUNICIPALITY, purpose_id=WMO, items=[item],
+                              valid_until=now + timedelta(days=183),
+                              relay=self.running.url("relay"), now=now)
+        first = sync_grants(grants, self.transport, now=context.now(), clock=context.now)
+        until = format_date(grant.valid_until.date(), lang())
+        n.check(first.registered == 1 and first.uploaded == 1 and first.stopped is None,
+                en="For the Wmo case, until {until}: her wallet sealed the income bracket and "
+                   "tax year to the municipality's key and put them at the relay, which cannot "
+                   "open them.",
+                nl="Voor de Wmo-zaak, tot {until}: haar wallet verzegelde inkomensklasse en "
+                   "belastingjaar met de sleutel van de gemeente en zette ze bij de relay, die "
+                   "ze niet kan openen.", until=until)
+        self.desk.take_notice(grants.notice(grant))
+        for number in (1, 2):
+            answer = self.desk.read(grant.id, "income")
+            read = self.desk._json(answer, 200)
+            claims = {tuple(c["path"]): c["value"] for c in json.loads(read["content"])["claims"]}
+            bracket = claims.get(("income_bracket",), {})
+            n.check(bool(bracket) and claims.get(("tax_year",)) is not None,
+                    en="Read {n}: the municipality sees income bracket {b} ({label}), tax year "
+                       "{year}, and keeps a signed receipt.",
+                    nl="Inzage {n}: de gemeente ziet inkomensklasse {b} ({label}), belastingjaar "
+                       "{year}, en bewaart een ondertekend ontvangstbewijs.",
+                    n=number, b=bracket.get("code", "?"), label=bracket.get("label", "?"),
+                    year=claims.get(("tax_year",)))
+        seen = sync_grants(grants, self.transport, now=context.now(), clock=context.now)
+        n.check(seen.logged == 2, en="Both reads are in her log.",
+                nl="Beide inzagen staan in haar logboek.")
+        grants.revoke(grant.id, now=context.now())
+        stopped = sync_grants(grants, self.transport, now=context.now(), clock=context.now)
+        n.check(stopped.revoked == [grant.id],
+                en="Anna stops the access with one action; the relay drops the sealed data.",
+                nl="Anna stopt de inzage met één handeling; de relay gooit de verzegelde "
+                   "gegevens weg.")
+        third = self.desk.read(grant.id, "income")
+        problem = third.json() if third.headers.get("content-type", "").endswith("json") else {}
+        n.check(third.status_code != 200 and "grant.revoked" in str(problem.get("title", "")),
+                en="Read 3 is refused: {why}",
+                nl="Inzage 3 wordt geweigerd: {why}", why=problem.get("title", third.status_code))
+        after = sync_grants(grants, self.transport, now=context.now(), clock=context.now)
+        kinds = [entry["kind"] for entry in self.w.log.entries()][-5:]
+        n.check(after.logged == 1 and kinds == ["grant_created", "grant_used", "grant_used",
+                                                "grant_revoked", "grant_used"],
+                en="Her log holds the grant, both reads, the revocation and the refused try.",
+                nl="Haar logboek bevat de machtiging, beide inzagen, de intrekking en de "
+                   "geweigerde poging.")
 
     def audit(self) -> None:
         n = self.narrator

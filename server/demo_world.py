@@ -31,39 +31,47 @@ import base64
 import json
 import os
 import secrets
-import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Body, FastAPI, Response
-from fastapi import Path as PathParam
+from fastapi import FastAPI
 from jwcrypto.jwk import JWK
-from pydantic import BaseModel, ConfigDict, Field
 
-from server.issuer import Issuer
+from server.back_office import (
+    GRANT_READER_SCHEMA,
+    grant_reader_router,
+    receipt_log_router,
+    register_router,
+)
 from server.issuer_agency import IssuerAgency, configuration
-from server.issuer_app import OfferOut, create_issuer_admin_app, create_issuer_app
+from server.issuer_app import create_issuer_admin_app, create_issuer_app
 from server.relay_app import create_relay_app
 from server.service import Clock, utc_now
 from server.settings import Settings
 from server.store import Store
-from server.verifier import TrustSource, Verifier
+from server.verifier import TrustSource
 from server.verifier_agency import VerifierAgency, parse_verifier_purpose
 from server.verifier_app import create_verifier_admin_app, create_verifier_app
-from vault import InvalidInput, NotFound
+from vault import InvalidInput
 from verifiers.client_certificate import ClientCertificate, issue_client_certificate
 from verifiers.credential_type import DIPLOMA, EMPLOYEE_CARD, INCOME_STATEMENT, PERSONAL_DATA
 from verifiers.jws import (
     Alg,
     SigningKey,
+    format_jwk,
     format_private_jwk,
     generate_signing_key,
     parse_private_jwk,
+)
+from verifiers.sealed_item import (
+    EncryptionKey,
+    format_encryption_jwk,
+    parse_private_encryption_jwk,
 )
 from verifiers.trustlist import TrustAnchor, TrustList, parse_trust_list, sign_trust_list
 
@@ -71,12 +79,14 @@ WORLD_FILE = "world.json"
 TRUST_LIST_FILE = "trustlist.jws"
 ANCHOR_FILE = "anchor.pub.jwk"
 TAR = "application/x-tar"
-WORLD_VERSION = 2
+WORLD_VERSION = 3
 ANCHOR_NAME = "kluis demo trust anchor"
 LIST_ID = "https://trust.kluis.example/demo"
 TRUST_LIST_DAYS = 30
 CITIZEN = "anna"
 CERTIFICATE_DAYS = 3650
+GRANT_FETCH_KID = "gemeente-grants-1"
+GRANT_ENCRYPTION_KID = "gemeente-grants-x25519-1"
 
 MUNICIPALITY = "https://gemeente-utrecht.kluis.example"
 TAX_OFFICE = "https://belastingdienst.kluis.example"
@@ -163,12 +173,6 @@ class BadWorld(InvalidInput):
     )
 
 
-class NotInRegister(NotFound):
-    code = "demo.not_in_register"
-    en = "This agency has no such person or document in its register. Check the name."
-    nl = "Deze organisatie heeft deze persoon of dit document niet in haar register."
-
-
 # --- the world ----------------------------------------------------------------------------
 
 
@@ -180,6 +184,8 @@ class DemoWorld:
     anchor: JWK
     issuers: Mapping[str, IssuerAgency]
     municipality: VerifierAgency
+    grant_fetch_key: SigningKey = field(repr=False)
+    grant_encryption_key: EncryptionKey = field(repr=False)
 
     def trust_anchor(self) -> TrustAnchor:
         return TrustAnchor.from_jwk(ANCHOR_NAME, self.anchor)
@@ -193,7 +199,13 @@ class DemoWorld:
             for agency in self.issuers.values() if agency.id != MUNICIPALITY
         ]
         issuer_key = self.issuer(MUNICIPALITY).public_jwk
-        agencies.insert(0, self.municipality.trust_list_entry(issuer_keys=(issuer_key,)))
+        municipality = self.municipality.trust_list_entry(issuer_keys=(issuer_key,))
+        # Grants (specs/grant.md): the key it signs fetches with, the key items are sealed to.
+        municipality["jwks"]["keys"].append(
+            {**format_jwk(self.grant_fetch_key.public), "use": "sig", "alg": "EdDSA"})
+        municipality["encryption_jwks"] = {"keys": [format_encryption_jwk(
+            self.grant_encryption_key, kid=GRANT_ENCRYPTION_KID)]}
+        agencies.insert(0, municipality)
         return {
             "list_id": LIST_ID,
             "issuer": ANCHOR_NAME,
@@ -240,6 +252,7 @@ def load_world(folder: Path) -> DemoWorld:
         municipality = VerifierAgency(
             MUNICIPALITY, NAMES[MUNICIPALITY], _key(keys, "gemeente-requests"), certificate,
             tuple(parse_verifier_purpose(purpose) for purpose in PURPOSES))
+        encryption = parse_private_encryption_jwk(seed["encryption_keys"]["gemeente-grants"])
     except BadWorld:
         raise
     except Exception:  # noqa: BLE001 - jwcrypto and the key parser raise many kinds
@@ -251,7 +264,8 @@ def load_world(folder: Path) -> DemoWorld:
         )
         for agency_id, (key_name, vcts) in ISSUED.items()
     }
-    return DemoWorld(folder, anchor, issuers, municipality)
+    return DemoWorld(folder, anchor, issuers, municipality, _key(keys, "gemeente-grants"),
+                     encryption)
 
 
 def _key(keys: Mapping[str, SigningKey], name: str) -> SigningKey:
@@ -265,6 +279,7 @@ def _seed(path: Path) -> None:
     processes seeding at once: the first file wins, the other is dropped)."""
     keys = {name: generate_signing_key(Alg.ES256, kid=f"{name}-1")
             for name in [*(key for key, _ in ISSUED.values()), "gemeente-requests"]}
+    keys["gemeente-grants"] = generate_signing_key(Alg.EDDSA, kid=GRANT_FETCH_KID)
     anchor = JWK.generate(kty="OKP", crv="Ed25519", kid="demo-anchor-1")
     now = datetime.now(UTC)
     certificate = issue_client_certificate(
@@ -275,6 +290,8 @@ def _seed(path: Path) -> None:
         "created_at": _stamp(now),
         "anchor": anchor.export_private(as_dict=True),
         "keys": {name: format_private_jwk(key) for name, key in keys.items()},
+        "encryption_keys": {"gemeente-grants": format_encryption_jwk(
+            EncryptionKey.generate(), kid=GRANT_ENCRYPTION_KID, private=True)},
         "certificate": {"x5c": list(certificate.x5c),
                         "anchor": base64.b64encode(certificate.anchor).decode(),
                         "client_id": certificate.client_id},
@@ -308,38 +325,6 @@ def _stamp(moment: datetime) -> str:
 # --- the apps -----------------------------------------------------------------------------
 
 
-class RegisterOfferBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    configurations: list[Annotated[str, Field(pattern=r"^[a-z0-9-]{1,64}$")]] = Field(
-        min_length=1, max_length=8,
-        description="The credential configurations to offer, e.g. personal-data.")
-    tx_code: bool = Field(default=True, description="Require a transaction code (sent apart).")
-
-
-def _register_router(agency_id: str, issuer: Issuer, clock: Clock) -> APIRouter:
-    """The agency's register for the demo: an offer made from what the register holds on a
-    citizen, so nobody types a person's data into the back office."""
-    router = APIRouter(tags=["register"])
-    register = REGISTER[agency_id]
-
-    @router.post("/register/{citizen}/offers", status_code=201, response_model=OfferOut,
-                 responses={404: {"description": "No such citizen or document in the register."}})
-    def offer_from_register(
-        citizen: Annotated[str, PathParam(pattern=r"^[a-z0-9-]{1,64}$")],
-        body: Annotated[RegisterOfferBody, Body()],
-    ) -> OfferOut:
-        """A credential offer of the citizen's records (the claims come from the register)."""
-        records = register.get(citizen, {})
-        missing = [c for c in body.configurations if c not in records]
-        if missing:
-            raise NotInRegister(f"register: {citizen!r} has no {missing[0]!r}")
-        offer = issuer.create_offer({c: records[c] for c in body.configurations},
-                                    tx_code=body.tx_code, now=clock())
-        return OfferOut.of(offer)
-
-    return router
-
-
 AppFactory = Callable[[Settings, DemoWorld, Store, Clock], FastAPI]
 
 
@@ -352,7 +337,7 @@ def _issuer(agency_id: str) -> AppFactory:
 def _issuer_admin(agency_id: str) -> AppFactory:
     def build(settings: Settings, world: DemoWorld, store: Store, clock: Clock) -> FastAPI:
         app = create_issuer_admin_app(settings, world.issuer(agency_id), store, clock=clock)
-        app.include_router(_register_router(agency_id, app.state.issuer, clock))
+        app.include_router(register_router(app.state.issuer, REGISTER[agency_id], clock))
         return app
     return build
 
@@ -375,28 +360,12 @@ def _verifier(settings: Settings, world: DemoWorld, store: Store, clock: Clock) 
 def _verifier_admin(settings: Settings, world: DemoWorld, store: Store, clock: Clock) -> FastAPI:
     app = create_verifier_admin_app(settings, world.municipality, store, trust=_trust(world),
                                     clock=clock)
-    app.include_router(_receipt_log_router(app.state.verifier))
+    app.include_router(receipt_log_router(app.state.verifier))
+    store.migrate([GRANT_READER_SCHEMA])
+    app.include_router(grant_reader_router(
+        MUNICIPALITY, world.grant_fetch_key, world.grant_encryption_key, GRANT_ENCRYPTION_KID,
+        store, clock))
     return app
-
-
-def _receipt_log_router(verifier: Verifier) -> APIRouter:
-    """The agency's receipt log as an audit export (a tar, specs/audit-export.md), for an
-    auditor who reconciles it with a citizen's log."""
-    router = APIRouter(tags=["admin"])
-
-    @router.get("/receipt-log/export", response_class=Response,
-                responses={200: {"content": {TAR: {"schema": {"type": "string",
-                                                               "format": "binary"}}}}})
-    def export_receipt_log() -> Response:
-        """The whole receipt log as an audit export in one tar file."""
-        with tempfile.TemporaryDirectory(prefix="kluis-receipts-") as folder:
-            target = Path(folder) / "receipt-log.tar"
-            verifier.receipt_log.export(target)
-            data = target.read_bytes()
-        return Response(data, media_type=TAR,
-                        headers={"Content-Disposition": 'attachment; filename="receipt-log.tar"'})
-
-    return router
 
 
 @dataclass(frozen=True)

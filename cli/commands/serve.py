@@ -80,20 +80,31 @@ def serve(
     if host is not None and host not in LOOPBACK:
         _warn_exposed(host)
     line = service.command(host=host, port=port, db=db, data_dir=data_dir, workers=workers)
-    running = service.start(line)
-    _show(running)
-    # Ctrl-C and SIGTERM are passed on to the server process, which stops all its apps.
+    # Ctrl-C and SIGTERM are passed on to the server process, which stops all its apps; one
+    # that arrives while it starts stops it as soon as it is up.
+    holder: list[service.RunningServices] = []
+    stopping: list[int] = []
+
     def forward(signum: int, frame: object) -> None:
-        if running.alive():
-            running.process.send_signal(signum)
+        stopping.append(signum)
+        if holder and holder[0].alive():
+            holder[0].process.send_signal(signum)
 
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
+        running = service.start(line)
+        holder.append(running)
+        if stopping:
+            running.process.send_signal(signal.SIGTERM)
+        else:
+            _show(running)
         running.process.wait()
+        code = running.stop()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        code = running.stop()
+        if holder:
+            holder[0].stop()
     console.print(say(en="The services have stopped.", nl="De diensten zijn gestopt."))
     if code not in (0, -signal.SIGTERM, -signal.SIGINT):
         raise typer.Exit(code if code > 0 else 1)

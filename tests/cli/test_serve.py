@@ -115,11 +115,12 @@ def test_serve_shows_where_everything_is_and_stops_on_a_signal(
         assert "never expose" in shown
         assert httpx.get(urls[0] + "/nothing").status_code == 404
         process.send_signal(stop)
-        assert process.wait(30) == 0
+        out_bytes, _ = process.communicate(timeout=30)
+        assert process.returncode == 0
     finally:
         if process.poll() is None:
             process.kill()
-    out = process.stdout.read().decode() if process.stdout else ""
+    out = out_bytes.decode()
     assert "The services have stopped." in out
     with pytest.raises(httpx.TransportError):
         httpx.get(urls[0] + "/nothing", timeout=2)
@@ -132,11 +133,11 @@ def test_listening_beyond_loopback_is_warned_about(tmp_path: Path) -> None:
     try:
         _wait_for_table(process)
         process.send_signal(signal.SIGTERM)
-        process.wait(30)
+        _, err_bytes = process.communicate(timeout=30)
     finally:
         if process.poll() is None:
             process.kill()
-    err = process.stderr.read().decode() if process.stderr else ""
+    err = err_bytes.decode()
     assert "Warning: you asked to listen on 0.0.0.0" in err
     assert "The back offices have no login" in err
 
@@ -151,6 +152,31 @@ def _children(pid: int) -> list[int]:
         if int(fields[1]) == pid:
             found.append(int(stat_file.parent.name))
     return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+def test_services_stop_when_the_command_that_started_them_is_killed(tmp_path: Path) -> None:
+    process = _start_serve(tmp_path)
+    try:
+        _wait_for_table(process)
+        servers = _children(process.pid)
+        assert len(servers) == 1
+        process.kill()  # SIGKILL: kluis serve cannot pass anything on
+        process.communicate(timeout=30)
+        deadline = time.monotonic() + 15
+        while Path(f"/proc/{servers[0]}").exists() and _state(servers[0]) != "Z":
+            assert time.monotonic() < deadline, "the services outlived kluis serve"
+            time.sleep(0.1)
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")

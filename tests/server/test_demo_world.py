@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import stat
+import tarfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -110,3 +111,61 @@ def test_an_offer_of_what_the_register_lacks_is_not_found(
                            json={"configurations": [configuration]})
     assert answer.status_code == 404
     assert answer.json()["code"] == "demo.not_in_register"
+
+
+def test_the_municipality_is_on_the_list_with_its_request_grant_and_issuer_keys(
+    tmp_path: Path,
+) -> None:
+    world = load_world(tmp_path)
+    again = load_world(tmp_path)
+    entry = world.trust_list.agency(MUNICIPALITY)
+    assert entry.client_id == world.municipality.client_id == again.municipality.client_id
+    assert {"issuer", "verifier"} == {str(role) for role in entry.roles}
+    kids = {key.kid for key in entry.jwks.keys}
+    assert {"gemeente-1", "gemeente-requests-1", "gemeente-grants-1"} <= kids
+    assert entry.encryption_jwks is not None
+    assert {p.id for p in entry.purposes or ()} == {"wmo-household-help", "job-application"}
+
+
+@pytest.fixture
+def back_office(tmp_path: Path) -> Iterator[TestClient]:
+    world = load_world(tmp_path / "world")
+    store = open_store(f"sqlite:///{tmp_path / 'server.db'}")
+    urls = {"gemeente-verifier": "http://127.0.0.1:9003",
+            "gemeente-verifier-admin": "http://127.0.0.1:9004"}
+    app = build_app("gemeente-verifier-admin", Settings(data_dir=tmp_path), world, store,
+                    urls=urls)
+    with TestClient(app) as client:
+        yield client
+    store.close()
+
+
+def test_the_receipt_log_exports_as_a_tar(back_office: TestClient, tmp_path: Path) -> None:
+    """(A filled log's export verifies and reconciles: kluis demo checks that.)"""
+    answer = back_office.get("/receipt-log/export")
+    assert answer.status_code == 200 and answer.headers["content-type"] == "application/x-tar"
+    (tmp_path / "log.tar").write_bytes(answer.content)
+    with tarfile.open(tmp_path / "log.tar") as archive:
+        assert "entries.jsonl" in {Path(name).name for name in archive.getnames()}
+
+
+def test_a_read_of_an_unknown_grant_is_not_found(back_office: TestClient) -> None:
+    answer = back_office.post("/grants/" + "g" * 22 + "/items/income/reads")
+    assert answer.status_code == 404 and answer.json()["code"] == "demo.unknown_grant"
+
+
+@pytest.mark.parametrize("change", [{"agency": "https://duo.kluis.example"},
+                                    {"fetch_kid": "someone-else"},
+                                    {"encryption_kid": "someone-else"}])
+def test_a_notice_for_another_agency_or_other_keys_is_refused(
+    back_office: TestClient, change: dict[str, str]
+) -> None:
+    notice = {"type": "kluis-grant-notice", "grant": "g" * 22, "relay": "http://127.0.0.1:1",
+              "agency": MUNICIPALITY, "valid_until": "2030-01-01T00:00:00Z",
+              "fetch_kid": "gemeente-grants-1", "encryption_kid": "gemeente-grants-x25519-1",
+              "wallet_key": {"kty": "OKP", "crv": "Ed25519",
+                             "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
+              "items": [{"id": "income"}]}
+    assert back_office.post("/grants", json=notice).status_code == 201
+    answer = back_office.post("/grants", json={**notice, **change})
+    assert answer.status_code == 400 and answer.json()["code"] == "demo.foreign_notice"
