@@ -242,6 +242,7 @@ class SqliteStore:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._guard = threading.Lock()
+        self._writer = threading.RLock()  # re-entered only to fail as SQLite would
         self._closed = False
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -273,6 +274,18 @@ class SqliteStore:
 
     @contextmanager
     def transaction(self, *, readonly: bool = False) -> Iterator[Transaction]:
+        if readonly:
+            with self._transaction(readonly=True) as tx:
+                yield tx
+            return
+        # Writers of this process queue on a lock instead of in SQLite's busy handler, which
+        # sleeps in steps of up to 100 ms and so turns a short queue into long tail latencies.
+        # Writers in other processes still meet at the database lock (BEGIN IMMEDIATE).
+        with self._writer, self._transaction(readonly=False) as tx:
+            yield tx
+
+    @contextmanager
+    def _transaction(self, *, readonly: bool) -> Iterator[Transaction]:
         connection = self._connection()
         with _sqlite_errors():
             connection.execute("BEGIN" if readonly else "BEGIN IMMEDIATE")

@@ -12,6 +12,7 @@ from server.store import (
     BadStoreUrl,
     Schema,
     SchemaTooNew,
+    SqliteStore,
     Store,
     StoreConflict,
     StoreUnavailable,
@@ -145,6 +146,35 @@ def test_lock_serialises_read_modify_write(store: Store) -> None:
         thread.join()
     with store.transaction(readonly=True) as tx:
         assert tx.execute("SELECT hits FROM tally WHERE name = 'c'") == [(100,)]
+
+
+def test_sqlite_writers_of_one_process_queue_instead_of_failing(tmp_path: Path) -> None:
+    """Threads of one process wait for each other's write transactions in turn: with a busy
+    timeout too short for SQLite's own waiting, none of them fails for the database lock."""
+    store = SqliteStore(tmp_path / "busy.db", busy_timeout_ms=1)
+    try:
+        store.migrate([NOTES_V1])
+        errors: list[Exception] = []
+
+        def write() -> None:
+            try:
+                for n in range(40):
+                    with store.transaction() as tx:
+                        tx.execute("INSERT INTO note (body, n) VALUES (?, ?)", (b"x" * 64, n))
+                        tx.execute("SELECT count(*) FROM note")
+            except StoreUnavailable as error:
+                errors.append(error)
+
+        threads = [threading.Thread(target=write) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        with store.transaction(readonly=True) as tx:
+            assert tx.execute("SELECT count(*) FROM note") == [(320,)]
+    finally:
+        store.close()
 
 
 @pytest.mark.parametrize(
