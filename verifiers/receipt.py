@@ -40,6 +40,7 @@ from verifiers._document import (
 )
 from verifiers._jose import JoseFailure, Reason, b64url, sign_compact, unb64url, verify_compact
 from verifiers.claim_path import ClaimPath
+from verifiers.jcs import canonicalize
 from verifiers.trustlist import Agency
 
 TYP = "kluis-receipt+jwt"
@@ -219,7 +220,7 @@ def issue_receipt(
         body["client_id"] = client_id
     try:
         receipt = Receipt.model_validate_json(json.dumps(body))
-        canonical = rfc8785.dumps(receipt.model_dump(mode="json", exclude_none=True))
+        canonical = canonicalize(receipt.model_dump(mode="json", exclude_none=True))
     except (ValidationError, rfc8785.CanonicalizationError, TypeError, ValueError) as error:
         raise Malformed(_where(error)) from None
     try:
@@ -290,7 +291,7 @@ def _key(token: str, verifier_key: JWK | Agency) -> JWK:
 def _parse(payload: bytes) -> Receipt:
     try:
         obj = json.loads(payload, object_pairs_hook=_no_duplicate_members)
-        canonical = rfc8785.dumps(obj)
+        canonical = canonicalize(obj)
     except (ValueError, RecursionError, TypeError, rfc8785.CanonicalizationError):
         raise Malformed(f"{SPEC} §3: the payload is not I-JSON") from None
     if canonical != payload:

@@ -31,6 +31,7 @@ from vault import InvalidInput, KluisError, NotFound
 from verifiers.claim_path import ClaimPath, path_text
 from verifiers.credential_type import credential_type
 from verifiers.dcql import SD_JWT_VC, DcqlQuery, parse_dcql
+from verifiers.jcs import canonicalize
 from wallet.purpose import Purpose, parse_purpose
 from wallet.request_object import Mismatch, VerifierKeys, open_request_object
 
@@ -300,7 +301,7 @@ def request_id(params: Mapping[str, Any]) -> str:
 
 def _canonical(params: Mapping[str, Any]) -> str:
     try:
-        return rfc8785.dumps(params).decode("utf-8")
+        return canonicalize(params).decode("utf-8")
     except (rfc8785.CanonicalizationError, TypeError, ValueError, RecursionError):
         raise Malformed("RFC 8785: the request holds values JSON cannot carry") from None
 
