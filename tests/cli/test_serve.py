@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -56,6 +58,40 @@ def test_every_app_answers_and_the_trust_list_verifies(tmp_path: Path) -> None:
         assert running.store == f"sqlite:///{tmp_path / 'kluis-server.db'}"
         assert (tmp_path / "kluis-server.db").exists()
     assert not running.alive()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh schema on the PostgreSQL server of .ci/run (KLUIS_TEST_POSTGRES)."""
+    base = os.environ.get("KLUIS_TEST_POSTGRES", "")
+    if not base:
+        if os.environ.get("KLUIS_REQUIRE_POSTGRES") == "1":
+            pytest.fail("KLUIS_TEST_POSTGRES is not set (KLUIS_REQUIRE_POSTGRES=1)")
+        pytest.skip("KLUIS_TEST_POSTGRES is not set; .ci/run starts a server and sets it")
+    import psycopg
+
+    schema = f"kluis_serve_{secrets.token_hex(6)}"
+    with psycopg.connect(base, autocommit=True) as admin:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(base, autocommit=True) as admin:
+            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.mark.postgres
+def test_the_services_run_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
+    line = service.command(port=0, data_dir=tmp_path, db=postgres_url,
+                           only=("duo-issuer-admin",))
+    with service.running(line, env=_env()) as running:
+        # The store is named without its user (or password).
+        assert running.store.startswith("postgresql://") and "@" not in running.store
+        offer = httpx.post(running.url("duo-issuer-admin") + "/register/anna/offers",
+                           json={"configurations": ["diploma"]})
+        assert offer.status_code == 201, offer.text
+        assert httpx.get(offer.json()["offer_url"]).status_code == 200
+    assert not (tmp_path / "kluis-server.db").exists()
 
 
 def test_settings_come_from_kluis_variables(tmp_path: Path) -> None:
