@@ -127,3 +127,24 @@ def test_a_port_already_taken_stops_it_with_one_clear_line(tmp_path: Path) -> No
     assert "The throw-away vault is removed and the services are stopped." in out
     assert "2. " not in out  # nothing after the failed step
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+@pytest.mark.slow
+def test_on_a_terminal_it_asks_and_honours_a_no(tmp_path: Path) -> None:
+    """Asked on a terminal, Anna says no: nothing is shared, the rest of the story goes on,
+    and with no receipt at the agency there is nothing to reconcile."""
+    main, side = os.openpty()
+    try:
+        os.write(main, b"n\n")
+        result = subprocess.run([str(KLUIS), "demo", "--lang", "en"], env=_env(tmp_path, "en"),
+                                stdin=side, capture_output=True, timeout=180)
+    finally:
+        os.close(main)
+        os.close(side)
+    out = result.stdout.decode()
+    assert result.returncode == 0, out + result.stderr.decode()
+    assert "Share this with Municipality of Utrecht? [y/N]" in out
+    assert "There is no terminal" not in out
+    assert "Anna said no: nothing was shared." in out
+    assert "Anna shared nothing, so the municipality holds no receipt" in out
+    assert "Read 3 is refused" in out and "✗" not in out
