@@ -5,8 +5,17 @@ May import ``vault``, ``verifiers`` and ``wallet``; never ``cli``.
 """
 
 from server.authenticator import NONCE_SCHEMA, Authenticator
+from server.demo_world import APPS, AppSpec, DemoWorld, build_app, load_world
 from server.grant import GRANT_SCHEMA, GrantPolicy, GrantRelay
-from server.problem import PROBLEM_JSON, install_problem_handlers, problem_response, status_of
+from server.launcher import Listener, WorkerPlan, bind, bind_all
+from server.launcher import serve as serve_apps
+from server.problem import (
+    PROBLEM_JSON,
+    install_problem_handlers,
+    problem_response,
+    problem_responses,
+    status_of,
+)
 from server.rate_limit import RateLimiter, RateRule
 from server.receipt_log import RECEIPT_LOG_SCHEMA, ReceiptLog, StoreLogStore
 from server.relay import RELAY_SCHEMA, Envelope, Relay, RelayPolicy
@@ -71,4 +80,16 @@ __all__ = [
     "GRANT_SCHEMA",
     "GrantPolicy",
     "GrantRelay",
+    # the demo world and serving it (python -m server, kluis serve / demo)
+    "APPS",
+    "AppSpec",
+    "DemoWorld",
+    "build_app",
+    "load_world",
+    "Listener",
+    "WorkerPlan",
+    "bind",
+    "bind_all",
+    "serve_apps",
+    "problem_responses",
 ]
