@@ -13,18 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
 import sys
-import threading
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from server.demo_world import ANCHOR_NAME, APPS, NAMES, load_world
-from server.launcher import WorkerPlan, bind_all, load_extra, serve
+from server.launcher import WorkerPlan, bind_all, exit_with_parent, load_extra, serve
 from server.settings import Settings
 from vault import KluisError
 
@@ -85,24 +81,11 @@ def _report(error: KluisError, *, as_json: bool) -> None:
         print(f"error [{error.code}]: {error.message('en')}", file=sys.stderr, flush=True)
 
 
-def _exit_with_parent() -> None:
-    """Stop (SIGTERM to ourselves) once our parent is gone, so services started by a command
-    that was killed do not linger on their ports."""
-    parent = os.getppid()
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    threading.Thread(target=watch, name="kluis-parent-watch", daemon=True).start()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Start the world's apps; returns the exit status (0 after Ctrl-C or SIGTERM)."""
     args = _arguments(sys.argv[1:] if argv is None else argv)
     if args.exit_with_parent:
-        _exit_with_parent()
+        exit_with_parent()
     try:
         settings = _settings(args)
         extra = {name: load_extra(target)

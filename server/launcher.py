@@ -19,8 +19,10 @@ import contextlib
 import importlib
 import logging
 import multiprocessing
+import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -198,8 +200,24 @@ async def _run(plan: WorkerPlan, started: Callable[[], None]) -> None:
         store.close()
 
 
+def exit_with_parent() -> None:
+    """Stop (SIGTERM to this process) once its parent is gone, so services whose starter was
+    killed do not linger on their ports: ``python -m server --exit-with-parent`` under the
+    CLI, and every worker under its supervisor."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="kluis-parent-watch", daemon=True).start()
+
+
 def _worker(plan: WorkerPlan, ready: Event | None) -> None:
-    """A worker process's body (spawned): serve until SIGTERM or SIGINT."""
+    """A worker process's body (spawned): serve until SIGTERM or SIGINT, or until the
+    supervisor is gone."""
+    exit_with_parent()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     asyncio.run(_run(plan, ready.set if ready is not None else lambda: None))
 

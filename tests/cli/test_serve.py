@@ -216,6 +216,23 @@ def _state(pid: int) -> str:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+def test_workers_stop_when_their_supervisor_is_killed(tmp_path: Path) -> None:
+    line = service.command(port=0, data_dir=tmp_path, workers=2, only=("relay",))
+    running = service.start(line, env=_env())
+    try:
+        workers = [p for p in _children(running.process.pid)
+                   if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text()]
+        assert len(workers) == 2
+        running.process.kill()
+        deadline = time.monotonic() + 15
+        while any(_state(p) not in ("gone", "Z") for p in workers):
+            assert time.monotonic() < deadline, "workers outlived their supervisor"
+            time.sleep(0.1)
+    finally:
+        running.stop()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
 def test_two_workers_serve_the_same_ports(tmp_path: Path) -> None:
     line = service.command(port=0, data_dir=tmp_path, workers=2, only=("relay",))
     with service.running(line, env=_env()) as running:
