@@ -64,6 +64,7 @@ from verifiers.trustlist import (
 )
 
 MAX_FINDINGS = 1000
+"""Findings kept in the report (all are counted): a hostile log must not fill memory."""
 # What an SD-JWT VC always shows, whatever was asked: the claims the holder can never
 # withhold (SD-JWT VC draft-18 §3.2.2.2: iss, nbf, exp, cnf, vct, vct#integrity and status
 # MUST NOT be selectively disclosable; kluis issuers keep iat plain too). Approving or
@@ -71,7 +72,6 @@ MAX_FINDINGS = 1000
 # empty list allows only what is always disclosed").
 ALWAYS_DISCLOSED = frozenset({"iss", "iat", "nbf", "exp", "cnf", "vct", "vct#integrity",
                               "status"})
-"""Findings kept in the report (all are counted): a hostile log must not fill memory."""
 SWEEP_EVERY = 4096
 MAX_TRUST_LIST_BYTES = 16 * 1024 * 1024
 _SORT = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER

@@ -24,6 +24,7 @@ from verifiers.claim_path import path_text
 from verifiers.credential_type import label
 from verifiers.log_entry import Kind
 from verifiers.receipt import Retention
+from verifiers.replay import ALWAYS_DISCLOSED
 from wallet.wording import format_date, type_name
 
 DASH = "\u2014"
@@ -373,16 +374,25 @@ class _Teller:
         return [(vct, path) for vct, path in refs if path]
 
     def _claims_text(self, refs: Sequence[tuple[str, tuple[Any, ...]]]) -> str:
+        # The claims every document always shows (issuer, dates, key, status) are named once
+        # as a group: listing them one by one would bury what the citizen actually shared.
         labels: list[str] = []
+        technical = False
         for vct, path in refs:
+            if path[:1] and path[0] in ALWAYS_DISCLOSED:
+                technical = True
+                continue
             text = _lower_first(_label(vct, path, self.lang))
             if text not in labels:
                 labels.append(text)
         if not labels:
             return self.say("data", "gegevens")
-        if len(labels) == 1:
-            return labels[0]
-        return ", ".join(labels[:-1]) + self.say(" and ", " en ") + labels[-1]
+        text = labels[0] if len(labels) == 1 else (
+            ", ".join(labels[:-1]) + self.say(" and ", " en ") + labels[-1])
+        if technical:
+            text += self.say(" (with the document details that always go along)",
+                             " (met de gegevens die altijd meegaan met een bewijs)")
+        return text
 
     def _type_name(self, vct: str) -> str:
         return type_name(vct).text(self.lang)

@@ -173,3 +173,26 @@ def test_entries_missing_their_parts_still_get_a_sentence() -> None:
     assert texts == ["3 March 2027 — An unknown organisation received your data.",
                      "1 January 1970 — You agreed that an unknown organisation may receive "
                      "your data."]
+
+
+@pytest.mark.parametrize(("lang", "expected"), [
+    ("en", "3 March 2027 — Municipality of Utrecht received your income bracket (with the "
+           "document details that always go along) for 'Wmo household help'"),
+    ("nl", "3 maart 2027 — Gemeente Utrecht heeft uw inkomensklasse (met de gegevens die altijd "
+           "meegaan met een bewijs) ontvangen voor 'Wmo huishoudelijke hulp'"),
+])
+def test_claims_every_document_shows_are_named_once_as_a_group(lang: str, expected: str) -> None:
+    """A real release also carries iss, dates, cnf and status; the citizen reads what they
+    shared, not a list of technical claims."""
+    technical = [("iss",), ("iat",), ("exp",), ("vct",), ("cnf",), ("status",)]
+    entries = _log(
+        (START, [le.request_received(
+            "r1", UTRECHT, registered=True, purpose=WMO, legal_basis=BASIS,
+            retention=Retention(duration="P2Y"), processing_activity="utrecht-va-0042",
+            expires_at=START + timedelta(days=1),
+            claims=[le.ClaimRef(INCOME, ("income_bracket",))])]),
+        (START, [le.presentation_sent("r1", UTRECHT, [le.SentPresentation(
+            "c1", INCOME, "h" * 43, [("income_bracket",), *technical])], le.Outcome.SENT)]))
+    told = [s.text for s in tell(entries, lang=lang, zone=AMSTERDAM)]
+    assert told[1].startswith(expected), told[1]
+    assert "holder" not in told[1] and "houder" not in told[1]
