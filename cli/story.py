@@ -282,7 +282,7 @@ class Story:
                                       now=now)
         tax = agency_address(self.w.vault, TAX_OFFICE, transport=self.transport, now=now)
         n.say(en="The relay knows her only by a key: mailbox {id}.",
-              nl="De relay kent haar alleen aan een sleutel: postbus {id}.",
+              nl="De relay kent haar alleen aan de hand van een sleutel: postbus {id}.",
               id=account.mailbox[:12] + "…")
         n.say(en="The municipality gets address {a}; the tax office gets {b}.",
               nl="De gemeente krijgt adres {a}; de Belastingdienst krijgt {b}.",

@@ -16,7 +16,7 @@ from server.problem import (
     problem_responses,
     status_of,
 )
-from server.rate_limit import RateLimiter, RateRule
+from server.rate_limit import LocalRateLimiter, RateLimiter, RateRule
 from server.receipt_log import RECEIPT_LOG_SCHEMA, ReceiptLog, StoreLogStore
 from server.relay import RELAY_SCHEMA, Envelope, Relay, RelayPolicy
 from server.relay_app import create_relay_app
@@ -43,6 +43,7 @@ __all__ = [
     "install_problem_handlers",
     "problem_response",
     "status_of",
+    "LocalRateLimiter",
     "RateLimiter",
     "RateRule",
     "Authenticator",

@@ -184,9 +184,13 @@ async def _run(plan: WorkerPlan, started: Callable[[], None]) -> None:
             config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
                                     timeout_graceful_shutdown=3)
             servers.append(_QuietServer(config))
+        def stop_all() -> None:
+            for server in servers:
+                server.should_exit = True
+
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, lambda: [setattr(s, "should_exit", True) for s in servers])
+            loop.add_signal_handler(sig, stop_all)
         tasks = [asyncio.create_task(server.serve(sockets=[listener.sock]))
                  for server, listener in zip(servers, plan.listeners, strict=True)]
         while not all(server.started for server in servers):

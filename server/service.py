@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from server.body_limit import BodyLimit
 from server.problem import install_problem_handlers
-from server.rate_limit import RATE_LIMIT_SCHEMA, RateLimiter, RateRule
+from server.rate_limit import RATE_LIMIT_SCHEMA, LocalRateLimiter, RateRule
 from server.settings import Settings
 from server.store import Schema, Store, open_store
 from vault import KluisError
@@ -86,11 +86,13 @@ def create_service_app(
     clock: Clock = utc_now,
 ) -> FastAPI:
     """A FastAPI app with problem documents, the body cap and a per-client rate limit on
-    every route; ``sweepers`` run once a minute (expired nonces, ended rate windows)."""
-    limiter = RateLimiter(store)
+    every route (per node, see ``server.rate_limit``); ``sweepers`` run once a minute
+    (expired nonces, ended rate windows)."""
+    limiter = LocalRateLimiter()
     per_client = RateRule("client", settings.rate_limit_per_client, settings.rate_window_seconds)
 
-    def limit_client(request: Request) -> None:
+    async def limit_client(request: Request) -> None:
+        # async and in memory: no thread hop and no store write on every request
         limiter.hit(per_client, client_address(request), now=clock())
 
     @contextlib.asynccontextmanager

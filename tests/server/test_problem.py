@@ -239,6 +239,22 @@ def test_settings_refuse_nonsense() -> None:
         Settings(max_body_bytes=10)
 
 
+def test_local_rate_limiter_counts_per_window_and_forgets_ended_ones() -> None:
+    from server.rate_limit import LocalRateLimiter, RateLimited, RateRule
+
+    limiter, rule = LocalRateLimiter(), RateRule("t", 2, 60)
+    t0 = datetime(2026, 1, 1, 0, 0, 30, tzinfo=UTC)
+    assert [limiter.hit(rule, "k", now=t0) for _ in range(2)] == [1, 2]
+    with pytest.raises(RateLimited) as over:
+        limiter.hit(rule, "k", now=t0)
+    assert over.value.fields["retry_after"] == 30
+    assert limiter.hit(rule, "other", now=t0) == 1  # per key
+    next_window = datetime(2026, 1, 1, 0, 1, 0, tzinfo=UTC)
+    assert limiter.sweep(now=t0) == 0
+    assert limiter.sweep(now=next_window) == 2
+    assert limiter.hit(rule, "k", now=next_window) == 1
+
+
 def test_rate_counter_sweep(tmp_path: Path) -> None:
     from server.rate_limit import RateLimiter, RateRule
 
