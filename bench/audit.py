@@ -1,8 +1,8 @@
 """Benchmark of the consent log: appends into the vault, and `audit verify` / `audit replay`
 of a large export, beside the hashing limit measured in the same run.
 
-    .venv/bin/python bench/audit.py            # 1,000,000 entries (about a minute)
-    .venv/bin/python bench/audit.py --entries 100000
+    .venv/bin/python -m bench.audit            # 1,000,000 entries (about a minute)
+    .venv/bin/python -m bench.audit --entries 100000
 
 What is measured (issue 4 item 9):
 
@@ -39,17 +39,14 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from vault import KdfParams, create_profile  # noqa: E402
-from verifiers import log_entry as le  # noqa: E402
-from verifiers.checkpoint import Checkpoint, sign_checkpoint  # noqa: E402
-from verifiers.disclosure import digest_of  # noqa: E402
-from verifiers.merkle import MerkleTree  # noqa: E402
-from verifiers.note import Signer, format_verifier_key  # noqa: E402
-from verifiers.tlog import Record, canonical_json  # noqa: E402
-from wallet.wallet import SCHEMAS, open_wallet  # noqa: E402
+from vault import KdfParams, create_profile
+from verifiers import log_entry as le
+from verifiers.checkpoint import Checkpoint, sign_checkpoint
+from verifiers.disclosure import digest_of
+from verifiers.merkle import MerkleTree
+from verifiers.note import Signer, format_verifier_key
+from verifiers.tlog import Record, canonical_json
+from wallet.wallet import SCHEMAS, open_wallet
 
 UTRECHT = {"id": "https://utrecht.kluis.example",
            "name": {"nl": "Gemeente Utrecht", "en": "Municipality of Utrecht"}}
@@ -159,7 +156,6 @@ def baselines(folder: Path) -> tuple[float, float, float, int]:
 _CHILD = """
 import json, sys, time
 from pathlib import Path
-sys.path.insert(0, sys.argv[3])
 from verifiers.audit_export import verify_export
 from verifiers.replay import replay_export
 wall = time.perf_counter()
@@ -181,7 +177,7 @@ def measure(command: str, folder: Path, runs: int = 2) -> dict[str, float]:
     best: dict[str, float] = {}
     for _ in range(runs):
         result = subprocess.run(
-            [sys.executable, "-c", _CHILD, command, str(folder), str(ROOT)],
+            [sys.executable, "-c", _CHILD, command, str(folder)],
             capture_output=True, text=True, check=True,
         )
         measured: dict[str, float] = json.loads(result.stdout)

@@ -1,7 +1,7 @@
 """SD-JWT VC throughput: issue, present (with a KB-JWT) and verify, for ES256 and EdDSA.
 
-    .venv/bin/python bench/credentials.py              # the table (about 40 seconds)
-    .venv/bin/python bench/credentials.py --rounds 9   # steadier figures on a busy machine
+    .venv/bin/python -m bench.credentials              # the table (about 40 seconds)
+    .venv/bin/python -m bench.credentials --rounds 9   # steadier figures on a busy machine
 
 Two baselines are measured in the same run, interleaved with our own figures:
 
@@ -21,19 +21,15 @@ rounds, the usual way to keep background load out of a micro-benchmark.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from cryptography.hazmat.primitives import hashes  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519  # noqa: E402
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat  # noqa: E402
-
-from verifiers import (  # noqa: E402
+from verifiers import (
     Alg,
     IssuerKeyMap,
     KeyBinding,

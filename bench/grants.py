@@ -1,9 +1,9 @@
 """Benchmark of access grants at the relay: fetch rate and revocation latency, on SQLite and
 on PostgreSQL, beside the relay's cheapest endpoint measured in the same run.
 
-    .venv/bin/python bench/grants.py                       # about 45 s
-    KLUIS_TEST_POSTGRES=postgresql://... .venv/bin/python bench/grants.py
-    .venv/bin/python bench/grants.py --seconds 5 --clients 1,2,4 --revocations 50
+    .venv/bin/python -m bench.grants                       # about 45 s
+    KLUIS_TEST_POSTGRES=postgresql://... .venv/bin/python -m bench.grants
+    .venv/bin/python -m bench.grants --seconds 5 --clients 1,2,4 --revocations 50
 
 The relay runs as its own process (``uvicorn --factory server.relay_app:create_relay_app``,
 one worker) on loopback; the load comes from separate client processes, each with its own
@@ -47,19 +47,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
+import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from verifiers.grant_fetch import fetch_url, sign_fetch
+from verifiers.jws import Alg, generate_signing_key
+from verifiers.sealed_item import EncryptionKey, GrantedItem, seal_item
+from wallet.grant_relay import GrantClient
+from wallet.transport import HttpxTransport
+
 ROOT = Path(__file__).resolve().parent.parent
-# bench/ holds a script named http.py: drop this folder from the path, so ``http`` is the
-# standard library's, and put the repository first.
-sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
-
-import httpx  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
-
-from verifiers.grant_fetch import fetch_url, sign_fetch  # noqa: E402
-from verifiers.jws import Alg, generate_signing_key  # noqa: E402
-from verifiers.sealed_item import EncryptionKey, GrantedItem, seal_item  # noqa: E402
-from wallet.grant_relay import GrantClient  # noqa: E402
-from wallet.transport import HttpxTransport  # noqa: E402
 
 ITEM = b"x" * 2048
 

@@ -1,7 +1,7 @@
 """Complete OpenID4VP flows per second over loopback, beside a trivial FastAPI endpoint on the
 same server, driven by the same load client in the same run.
 
-Usage: ``.venv/bin/python bench/http.py [--seconds 4] [--concurrency 32] [--workers 1 2]
+Usage: ``.venv/bin/python -m bench.http [--seconds 4] [--concurrency 32] [--workers 1 2]
 [--db URL] [--profile FLOWS]`` (about 40 s as it stands).
 
 The server is ``server.launcher`` with the demo world's apps (``python -m server`` does the
@@ -34,39 +34,32 @@ lists the busiest functions under cProfile.
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import json
+import multiprocessing
 import os
-import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
-# This file is called http.py: keep its folder off the import path, or it would stand in for
-# the standard library's http package in everything imported below.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+from fastapi import FastAPI
 
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import json  # noqa: E402
-import multiprocessing  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Awaitable, Callable  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from datetime import UTC, datetime  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-from urllib.parse import urlsplit  # noqa: E402
-
-from fastapi import FastAPI  # noqa: E402
-
-from server.demo_world import MUNICIPALITY, TAX_OFFICE, WMO, DemoWorld, load_world  # noqa: E402
-from server.issuer_agency import configuration  # noqa: E402
-from server.launcher import Listener, WorkerPlan, bind_all, serve  # noqa: E402
-from server.settings import Settings  # noqa: E402
-from verifiers.credential_type import INCOME_STATEMENT, PERSONAL_DATA  # noqa: E402
-from verifiers.holder import HeldSdJwt, parse_issued, present_sd_jwt  # noqa: E402
-from verifiers.issuer import issue_sd_jwt  # noqa: E402
-from verifiers.jws import Alg, SigningKey, generate_signing_key  # noqa: E402
-from wallet.openid4vp import X509HashKeys, response_body  # noqa: E402
-from wallet.request import parse_request  # noqa: E402
+from server.demo_world import MUNICIPALITY, TAX_OFFICE, WMO, DemoWorld, load_world
+from server.issuer_agency import configuration
+from server.launcher import Listener, WorkerPlan, bind_all, serve
+from server.settings import Settings
+from verifiers.credential_type import INCOME_STATEMENT, PERSONAL_DATA
+from verifiers.holder import HeldSdJwt, parse_issued, present_sd_jwt
+from verifiers.issuer import issue_sd_jwt
+from verifiers.jws import Alg, SigningKey, generate_signing_key
+from wallet.openid4vp import X509HashKeys, response_body
+from wallet.request import parse_request
 
 K = 3  # HTTP requests per flow (see the module docstring)
 

@@ -3,24 +3,20 @@ two baselines measured in the same run: raw SHA-256 over the same entries (the h
 limit) and a naive recursive RFC 9162 root (all leaf hashes in a list). Peak memory is
 measured in separate passes under tracemalloc, so it does not slow the timed runs.
 
-    .venv/bin/python bench/merkle.py [--entries N] [--repeat R]
+    .venv/bin/python -m bench.merkle [--entries N] [--repeat R]
 """
 
 from __future__ import annotations
 
 import argparse
 import resource
-import sys
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from hashlib import sha256
 from itertools import cycle, islice
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from verifiers.merkle import (  # noqa: E402
+from verifiers.merkle import (
     MerkleTree,
     check_inclusion,
     hash_leaf,

@@ -1,7 +1,7 @@
 """Vault throughput: the encrypted vault against the same code on an unencrypted database.
 
-    .venv/bin/python bench/vault.py            # the table (well under a minute)
-    .venv/bin/python bench/vault.py --explore  # also: page size and HMAC variants
+    .venv/bin/python -m bench.vault            # the table (well under a minute)
+    .venv/bin/python -m bench.vault --explore  # also: page size and HMAC variants
 
 The baseline is fair: the same ``sqlcipher3`` binding (so the same SQLite version), the same
 schema, the same ``Vault`` code and settings, only opened without a key. Each figure is the
@@ -19,7 +19,6 @@ import io
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -27,13 +26,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from vault import database as vault_database  # noqa: E402
-from vault.database import Database  # noqa: E402
-from vault.keyring import PASSPHRASE_KDF, DataKey, KdfParams, derive_passphrase_key  # noqa: E402
-from vault.schema import migrate  # noqa: E402
-from vault.vault import Vault  # noqa: E402
+from vault import database as vault_database
+from vault.database import Database
+from vault.keyring import PASSPHRASE_KDF, DataKey, KdfParams, derive_passphrase_key
+from vault.schema import migrate
+from vault.vault import Vault
 
 SMALL = 2000  # attributes per round
 BATCH = 100  # attributes per transaction in the batched run
