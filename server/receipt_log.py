@@ -23,8 +23,8 @@ from pathlib import Path
 
 from server.store import Schema, Store, Transaction
 from verifiers.audit_export import ExportSummary, write_export
-from verifiers.checkpoint import Checkpoint, verify_checkpoint
-from verifiers.merkle import HASH_SIZE, MerkleTree
+from verifiers.checkpoint import Checkpoint, sign_checkpoint, verify_checkpoint
+from verifiers.merkle import EMPTY_ROOT, HASH_SIZE, MerkleTree
 from verifiers.note import (
     Signer,
     format_signer_key,
@@ -204,5 +204,13 @@ class ReceiptLog:
             head = logs.head()
             lines = list(logs.lines(0, head.size))
             attachments = list(logs.attachments(0, head.size))
+        checkpoint = head.checkpoint or self._empty_checkpoint()
         return write_export(target, lines=lines, size=head.size, attachments=attachments,
-                            checkpoint=head.checkpoint, verifier_key=key)
+                            checkpoint=checkpoint, verifier_key=key)
+
+    def _empty_checkpoint(self) -> str:
+        """A signed checkpoint of the empty tree (C2SP tlog-checkpoint allows size 0), so a log
+        with no receipt yet still exports, and an auditor can verify that it is empty."""
+        with self._store.transaction() as tx:
+            tx.lock(f"receipt_log:{self.log}")
+            return sign_checkpoint(Checkpoint(self.origin, 0, EMPTY_ROOT), self._signer(tx))
