@@ -20,6 +20,7 @@ import hashlib
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -227,6 +228,21 @@ def _sqlite_errors() -> Iterator[None]:
         raise StoreUnavailable(str(error)) from None
 
 
+def _use_wal(connection: sqlite3.Connection, *, deadline: float) -> None:
+    """Switch the database to WAL. Switching takes the database's exclusive lock and SQLite
+    answers "database is locked" at once, without its busy handler, when another connection
+    is switching at the same moment (several processes starting on a new database): wait
+    for that up to ``deadline``."""
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.005)
+
+
 class SqliteStore:
     """SQLite in WAL mode: one connection per thread, writers serialised by ``BEGIN IMMEDIATE``.
 
@@ -263,7 +279,7 @@ class SqliteStore:
                 timeout=self._busy_timeout_ms / 1000,
             )
             connection.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
-            connection.execute("PRAGMA journal_mode = WAL")
+            _use_wal(connection, deadline=time.monotonic() + self._busy_timeout_ms / 1000)
             connection.execute("PRAGMA synchronous = NORMAL")
             connection.execute("PRAGMA foreign_keys = ON")
             connection.execute("PRAGMA secure_delete = ON")
