@@ -165,10 +165,18 @@ def response_kid(token: str) -> str:
 def _header(token: str) -> dict[str, Any]:
     if len(token) > MAX_RESPONSE_BYTES or token.count(".") != 4:
         raise BadJwe("RFC 7516 §7.1: a compact JWE has five parts")
+    protected, *rest = token.split(".")
     try:
-        header = load_json(b64url_decode(token.split(".", 1)[0], "header").decode("utf-8"))
+        header = load_json(b64url_decode(protected, "header").decode("utf-8"))
     except (JwsMalformed, UnicodeDecodeError, ValueError, RecursionError):
         raise BadJwe("RFC 7516 §7.1: the protected header is base64url JSON") from None
+    try:
+        # jwcrypto reads a last character with stray unused bits as if they were zero, so a
+        # changed character would still decrypt: one JWE must have exactly one spelling.
+        for part in rest:
+            b64url_decode(part)
+    except JwsMalformed:
+        raise BadJwe("RFC 7515 §2: every part is canonical base64url") from None
     if not isinstance(header, dict):
         raise BadJwe("RFC 7516 §4: the protected header is a JSON object")
     if header.get("alg") != ALG:

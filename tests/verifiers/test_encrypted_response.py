@@ -143,6 +143,21 @@ def test_any_changed_character_after_the_header_is_caught(data: st.DataObject) -
     assert caught.value.code in ("vp.undecryptable", "vp.bad_jwe")
 
 
+def test_a_last_character_with_other_unused_bits_is_refused() -> None:
+    """Base64url's last character may carry bits no byte uses; a spelling that differs only
+    there decodes to the same bytes, so only a strict reading refuses it."""
+    parts = TOKEN.split(".")
+    for index in (2, 3, 4):  # IV, ciphertext, tag
+        part = parts[index]
+        if len(part) % 4 in (2, 3):
+            alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+            value = alphabet.index(part[-1]) | 1  # set the lowest, unused bit
+            variant = [*parts]
+            variant[index] = part[:-1] + alphabet[value]
+            assert variant[index] != part
+            assert _code(".".join(variant)) == "vp.bad_jwe"
+
+
 def test_a_changed_protected_header_is_caught_by_the_tag() -> None:
     header = _header(TOKEN)
     header["epk"]["x"], header["epk"]["y"] = (
