@@ -6,6 +6,12 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property tests check behaviour, never time: no per-example deadline, so a busy CI machine
+# cannot fail a test that is right. A failing example is printed so it can be replayed.
+settings.register_profile("kluis", deadline=None, print_blob=True)
+settings.load_profile("kluis")
 
 ROOT = Path(__file__).resolve().parent.parent
 
