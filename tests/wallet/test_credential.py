@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from consent_world import CLAIMS, NOW, Citizen, World
+from values import shows_value
 
 from vault import KluisError
 from verifiers.credential_type import DIPLOMA, EMPLOYEE_CARD, INCOME_STATEMENT, PERSONAL_DATA
@@ -57,7 +58,7 @@ def test_receiving_logs_credential_received_in_the_same_transaction(citizen: Cit
     }
     assert ["gross_income"] in entry["claims"]
     line = json.dumps(entry)
-    assert "41250" not in line and "30.001" not in line  # names, never values
+    assert not shows_value(line, "41250") and "30.001" not in line  # names, never values
 
 
 def test_the_same_credential_twice_is_refused_and_logged_once(citizen: Citizen,

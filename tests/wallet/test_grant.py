@@ -19,6 +19,7 @@ from grant_world import (
     make_grant_world,
     new_grant_citizen,
 )
+from values import shows_value
 
 from vault import KluisError
 from verifiers.credential_type import INCOME_STATEMENT
@@ -101,8 +102,8 @@ def test_approving_a_grant_request_makes_a_grant_logged_before_anything_is_queue
         {"vct": INCOME_STATEMENT, "path": ["income_bracket"]},
         {"vct": INCOME_STATEMENT, "path": ["tax_year"]}]}]
     text = json.dumps(citizen.entries())
-    assert "41250" not in text and "30.001" not in text and "2026" not in text.replace(
-        "2026-", "")
+    assert not shows_value(text, "41250") and "30.001" not in text
+    assert not shows_value(text.replace("2026-", ""), "2026")
     assert citizen.consent.find(grant.request_id or "").state.value == "approved"
     assert _jobs(citizen) == [("register", None), ("upload", "income")]
 
