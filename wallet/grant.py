@@ -335,7 +335,9 @@ class Grants:
                 keys: tuple[dict[str, Any], dict[str, Any]],
                 request: tuple[str, str | None, str | None] | None = None) -> Grant:
         _check_terms(items, valid_until, relay, now)
-        grant_id = secrets.token_urlsafe(16)
+        # Hex, not base64url: a citizen types the id's start at the CLI, and an id starting
+        # with '-' would read as an option there.
+        grant_id = secrets.token_hex(16)
         owner = Ed25519PrivateKey.generate()
         signer = generate_signing_key(Alg.EDDSA)
         party = le.Party.of(agency)

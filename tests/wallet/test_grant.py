@@ -90,6 +90,8 @@ def test_approving_a_grant_request_makes_a_grant_logged_before_anything_is_queue
     grant = _approve_request(citizen)
     assert (grant.agency.id, grant.valid_until, grant.status(NOW)) == (UTRECHT, UNTIL,
                                                                       Status.ACTIVE)
+    # 128 random bits in hex: its start can be typed at the CLI, never read there as an option.
+    assert len(grant.id) == 32 and set(grant.id) <= set("0123456789abcdef")
     (item,) = grant.items
     assert (item.spec.item, item.spec.name, item.spec.claims) == (
         "income", INCOME_STATEMENT, (("income_bracket",), ("tax_year",)))
