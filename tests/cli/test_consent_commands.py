@@ -292,7 +292,8 @@ def test_a_signed_request_object_file(kluis: Invoke, ready: Path, world: World) 
     (ready / "request.jwt").write_text(token + "\n")
     data = json.loads(kluis("request", "show", str(ready / "request.jwt"), "--json").stdout)
     assert data["signed"] is True and "unsigned" not in [w["code"] for w in data["warnings"]]
-    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    head, body, signature = token.split(".")
+    forged = f"{head}.{body}.{'B' if signature[0] == 'A' else 'A'}{signature[1:]}"
     (ready / "forged.jwt").write_text(forged)
     result = kluis("request", "import", str(ready / "forged.jwt"))
     assert result.exit_code == 7 and "request.bad_signature" in result.output
