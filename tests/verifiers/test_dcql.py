@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from edits import delete_at, set_at
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -95,88 +96,72 @@ def _mutated(change) -> dict:
     return doc
 
 
-def _set(path, value):
-    def change(doc):
-        node = doc
-        for key in path[:-1]:
-            node = node[key]
-        node[path[-1]] = value
-
-    return change
-
-
-def _delete(path):
-    def change(doc):
-        node = doc
-        for key in path[:-1]:
-            node = node[key]
-        del node[path[-1]]
-
-    return change
 
 
 C0 = ("credentials", 0)
 MALFORMED = {
     "not_an_object": (lambda d: d.clear() or d.update({"x": 1}), "dcql.malformed"),
-    "credentials_missing": (_delete(("credentials",)), "dcql.malformed"),
-    "credentials_empty": (_set(("credentials",), []), "dcql.malformed"),
-    "credentials_not_array": (_set(("credentials",), {"id": "a"}), "dcql.malformed"),
-    "credential_not_object": (_set(C0, "personal"), "dcql.malformed"),
-    "id_missing": (_delete((*C0, "id")), "dcql.bad_id"),
-    "id_empty": (_set((*C0, "id"), ""), "dcql.bad_id"),
-    "id_with_space": (_set((*C0, "id"), "my id"), "dcql.bad_id"),
-    "id_not_string": (_set((*C0, "id"), 7), "dcql.bad_id"),
-    "id_duplicate": (_set(("credentials", 1, "id"), "personal"), "dcql.duplicate_id"),
-    "format_missing": (_delete((*C0, "format")), "dcql.malformed"),
-    "format_not_string": (_set((*C0, "format"), ["dc+sd-jwt"]), "dcql.malformed"),
-    "meta_missing": (_delete((*C0, "meta")), "dcql.bad_meta"),
-    "vct_values_missing": (_set((*C0, "meta"), {}), "dcql.bad_meta"),
-    "vct_values_empty": (_set((*C0, "meta", "vct_values"), []), "dcql.bad_meta"),
-    "vct_value_not_string": (_set((*C0, "meta", "vct_values"), [1]), "dcql.bad_meta"),
-    "multiple_not_bool": (_set((*C0, "multiple"), "yes"), "dcql.malformed"),
-    "binding_not_bool": (_set((*C0, "require_cryptographic_holder_binding"), 0), "dcql.malformed"),
-    "claims_empty": (_set((*C0, "claims"), []), "dcql.malformed"),
-    "claim_not_object": (_set((*C0, "claims", 0), ["family_name"]), "dcql.malformed"),
-    "path_missing": (_delete((*C0, "claims", 0, "path")), "dcql.bad_path"),
-    "path_empty": (_set((*C0, "claims", 0, "path"), []), "dcql.bad_path"),
-    "path_negative": (_set((*C0, "claims", 0, "path"), ["a", -1]), "dcql.bad_path"),
-    "path_bool": (_set((*C0, "claims", 0, "path"), ["a", False]), "dcql.bad_path"),
-    "path_float": (_set((*C0, "claims", 0, "path"), ["a", 0.5]), "dcql.bad_path"),
-    "path_too_long": (_set((*C0, "claims", 0, "path"), ["a"] * 17), "dcql.too_large"),
-    "claim_id_bad": (_set((*C0, "claims", 0, "id"), "a.b"), "dcql.bad_id"),
-    "claim_id_duplicate": (_set((*C0, "claims", 1, "id"), "name"), "dcql.duplicate_id"),
-    "claim_id_missing_with_claim_sets": (_delete((*C0, "claims", 1, "id")), "dcql.bad_id"),
-    "values_empty": (_set((*C0, "claims", 1, "values"), []), "dcql.bad_values"),
-    "values_float": (_set((*C0, "claims", 1, "values"), [1.5]), "dcql.bad_values"),
-    "values_null": (_set((*C0, "claims", 1, "values"), [None]), "dcql.bad_values"),
-    "values_object": (_set((*C0, "claims", 1, "values"), [{}]), "dcql.bad_values"),
-    "claim_sets_without_claims": (_delete((*C0, "claims")), "dcql.malformed"),
-    "claim_sets_empty": (_set((*C0, "claim_sets"), []), "dcql.malformed"),
-    "claim_set_empty": (_set((*C0, "claim_sets"), [[]]), "dcql.malformed"),
-    "claim_set_unknown_id": (_set((*C0, "claim_sets"), [["nope"]]), "dcql.unknown_reference"),
-    "claim_set_not_string": (_set((*C0, "claim_sets"), [[1]]), "dcql.malformed"),
-    "authorities_empty": (_set((*C0, "trusted_authorities"), []), "dcql.malformed"),
+    "credentials_missing": (delete_at(("credentials",)), "dcql.malformed"),
+    "credentials_empty": (set_at(("credentials",), []), "dcql.malformed"),
+    "credentials_not_array": (set_at(("credentials",), {"id": "a"}), "dcql.malformed"),
+    "credential_not_object": (set_at(C0, "personal"), "dcql.malformed"),
+    "id_missing": (delete_at((*C0, "id")), "dcql.bad_id"),
+    "id_empty": (set_at((*C0, "id"), ""), "dcql.bad_id"),
+    "id_with_space": (set_at((*C0, "id"), "my id"), "dcql.bad_id"),
+    "id_not_string": (set_at((*C0, "id"), 7), "dcql.bad_id"),
+    "id_duplicate": (set_at(("credentials", 1, "id"), "personal"), "dcql.duplicate_id"),
+    "format_missing": (delete_at((*C0, "format")), "dcql.malformed"),
+    "format_not_string": (set_at((*C0, "format"), ["dc+sd-jwt"]), "dcql.malformed"),
+    "meta_missing": (delete_at((*C0, "meta")), "dcql.bad_meta"),
+    "vct_values_missing": (set_at((*C0, "meta"), {}), "dcql.bad_meta"),
+    "vct_values_empty": (set_at((*C0, "meta", "vct_values"), []), "dcql.bad_meta"),
+    "vct_value_not_string": (set_at((*C0, "meta", "vct_values"), [1]), "dcql.bad_meta"),
+    "multiple_not_bool": (set_at((*C0, "multiple"), "yes"), "dcql.malformed"),
+    "binding_not_bool": (
+        set_at((*C0, "require_cryptographic_holder_binding"), 0), "dcql.malformed"
+    ),
+    "claims_empty": (set_at((*C0, "claims"), []), "dcql.malformed"),
+    "claim_not_object": (set_at((*C0, "claims", 0), ["family_name"]), "dcql.malformed"),
+    "path_missing": (delete_at((*C0, "claims", 0, "path")), "dcql.bad_path"),
+    "path_empty": (set_at((*C0, "claims", 0, "path"), []), "dcql.bad_path"),
+    "path_negative": (set_at((*C0, "claims", 0, "path"), ["a", -1]), "dcql.bad_path"),
+    "path_bool": (set_at((*C0, "claims", 0, "path"), ["a", False]), "dcql.bad_path"),
+    "path_float": (set_at((*C0, "claims", 0, "path"), ["a", 0.5]), "dcql.bad_path"),
+    "path_too_long": (set_at((*C0, "claims", 0, "path"), ["a"] * 17), "dcql.too_large"),
+    "claim_id_bad": (set_at((*C0, "claims", 0, "id"), "a.b"), "dcql.bad_id"),
+    "claim_id_duplicate": (set_at((*C0, "claims", 1, "id"), "name"), "dcql.duplicate_id"),
+    "claim_id_missing_with_claim_sets": (delete_at((*C0, "claims", 1, "id")), "dcql.bad_id"),
+    "values_empty": (set_at((*C0, "claims", 1, "values"), []), "dcql.bad_values"),
+    "values_float": (set_at((*C0, "claims", 1, "values"), [1.5]), "dcql.bad_values"),
+    "values_null": (set_at((*C0, "claims", 1, "values"), [None]), "dcql.bad_values"),
+    "values_object": (set_at((*C0, "claims", 1, "values"), [{}]), "dcql.bad_values"),
+    "claim_sets_without_claims": (delete_at((*C0, "claims")), "dcql.malformed"),
+    "claim_sets_empty": (set_at((*C0, "claim_sets"), []), "dcql.malformed"),
+    "claim_set_empty": (set_at((*C0, "claim_sets"), [[]]), "dcql.malformed"),
+    "claim_set_unknown_id": (set_at((*C0, "claim_sets"), [["nope"]]), "dcql.unknown_reference"),
+    "claim_set_not_string": (set_at((*C0, "claim_sets"), [[1]]), "dcql.malformed"),
+    "authorities_empty": (set_at((*C0, "trusted_authorities"), []), "dcql.malformed"),
     "authority_without_values": (
-        _set((*C0, "trusted_authorities"), [{"type": "aki"}]),
+        set_at((*C0, "trusted_authorities"), [{"type": "aki"}]),
         "dcql.malformed",
     ),
-    "credential_sets_empty": (_set(("credential_sets",), []), "dcql.malformed"),
-    "options_missing": (_set(("credential_sets", 0), {"required": True}), "dcql.malformed"),
-    "option_empty": (_set(("credential_sets", 0, "options"), [[]]), "dcql.malformed"),
+    "credential_sets_empty": (set_at(("credential_sets",), []), "dcql.malformed"),
+    "options_missing": (set_at(("credential_sets", 0), {"required": True}), "dcql.malformed"),
+    "option_empty": (set_at(("credential_sets", 0, "options"), [[]]), "dcql.malformed"),
     "option_unknown_id": (
-        _set(("credential_sets", 0, "options"), [["ghost"]]),
+        set_at(("credential_sets", 0, "options"), [["ghost"]]),
         "dcql.unknown_reference",
     ),
-    "required_not_bool": (_set(("credential_sets", 1, "required"), "false"), "dcql.malformed"),
+    "required_not_bool": (set_at(("credential_sets", 1, "required"), "false"), "dcql.malformed"),
     "too_many_credentials": (
-        _set(
+        set_at(
             ("credentials",),
             [{"id": f"c{i}", "format": "x", "meta": {}} for i in range(MAX_CREDENTIALS + 1)],
         ),
         "dcql.too_large",
     ),
     "too_many_claims": (
-        _set(
+        set_at(
             ("credentials",),
             [
                 {
@@ -190,7 +175,7 @@ MALFORMED = {
         ),
         "dcql.too_large",
     ),
-    "string_too_long": (_set((*C0, "meta", "vct_values"), ["x" * 5000]), "dcql.too_large"),
+    "string_too_long": (set_at((*C0, "meta", "vct_values"), ["x" * 5000]), "dcql.too_large"),
 }
 
 
@@ -284,10 +269,7 @@ def test_mutating_one_value_of_a_good_query_raises_only_kluis_errors(data) -> No
             break
         node = node[key]
     mutated = copy.deepcopy(doc)
-    target = mutated
-    for key in keys[:-1]:
-        target = target[key]
-    target[keys[-1]] = data.draw(JSON)
+    set_at(keys, data.draw(JSON))(mutated)
     try:
         parse_dcql(mutated)
     except KluisError as error:

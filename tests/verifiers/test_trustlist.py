@@ -16,6 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from edits import delete_at, set_at
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jwcrypto.jwk import JWK
@@ -323,80 +324,64 @@ def test_any_single_character_change_is_refused(data) -> None:
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 
 
-def _set(path, value):
-    def change(doc):
-        node = doc
-        for key in path[:-1]:
-            node = node[key]
-        node[path[-1]] = value
-
-    return change
-
-
-def _drop(path):
-    def change(doc):
-        node = doc
-        for key in path[:-1]:
-            node = node[key]
-        del node[path[-1]]
-
-    return change
 
 
 A0, A2 = ("agencies", 0), ("agencies", 2)
 P0 = (*A2, "purposes", 0)
 BOTH_REFUSE = {
-    "missing_sequence": _drop(("sequence",)),
-    "extra_member": _set(("comment",), "hi"),
-    "negative_sequence": _set(("sequence",), -1),
-    "sequence_as_string": _set(("sequence",), "12"),
-    "time_without_zone": _set(("issued_at",), "2027-03-01T00:00:00"),
-    "time_with_offset": _set(("next_update",), "2027-04-01T00:00:00+01:00"),
-    "agency_id_http": _set((*A0, "id"), "http://brp.kluis.example"),
-    "agency_id_userinfo": _set((*A0, "id"), "https://me@brp.kluis.example"),
-    "agency_id_fragment": _set((*A0, "id"), "https://brp.kluis.example/#x"),
-    "names_without_en": _set((*A0, "names"), {"nl": "BRP"}),
-    "names_empty_nl": _set((*A0, "names", "nl"), ""),
-    "roles_empty": _set((*A0, "roles"), []),
-    "roles_repeated": _set((*A0, "roles"), ["issuer", "issuer"]),
-    "roles_unknown": _set((*A0, "roles"), ["auditor"]),
-    "jwks_empty": _set((*A0, "jwks", "keys"), []),
-    "jwk_private": _set((*A0, "jwks", "keys", 0), Keys.brp.export_private(as_dict=True)),
-    "jwk_symmetric": _set((*A0, "jwks", "keys", 0), {"kty": "oct", "k": "AAAA", "kid": "k"}),
-    "jwk_without_kid": _drop((*A0, "jwks", "keys", 0, "kid")),
-    "jwk_wrong_alg": _set((*A0, "jwks", "keys", 0, "alg"), "ES256"),
-    "jwk_ec_without_y": _drop((*A0, "jwks", "keys", 1, "y")),
-    "jwk_rsa": _set((*A0, "jwks", "keys", 0), {"kty": "RSA", "n": "AQAB", "e": "AQAB", "kid": "r"}),
+    "missing_sequence": delete_at(("sequence",)),
+    "extra_member": set_at(("comment",), "hi"),
+    "negative_sequence": set_at(("sequence",), -1),
+    "sequence_as_string": set_at(("sequence",), "12"),
+    "time_without_zone": set_at(("issued_at",), "2027-03-01T00:00:00"),
+    "time_with_offset": set_at(("next_update",), "2027-04-01T00:00:00+01:00"),
+    "agency_id_http": set_at((*A0, "id"), "http://brp.kluis.example"),
+    "agency_id_userinfo": set_at((*A0, "id"), "https://me@brp.kluis.example"),
+    "agency_id_fragment": set_at((*A0, "id"), "https://brp.kluis.example/#x"),
+    "names_without_en": set_at((*A0, "names"), {"nl": "BRP"}),
+    "names_empty_nl": set_at((*A0, "names", "nl"), ""),
+    "roles_empty": set_at((*A0, "roles"), []),
+    "roles_repeated": set_at((*A0, "roles"), ["issuer", "issuer"]),
+    "roles_unknown": set_at((*A0, "roles"), ["auditor"]),
+    "jwks_empty": set_at((*A0, "jwks", "keys"), []),
+    "jwk_private": set_at((*A0, "jwks", "keys", 0), Keys.brp.export_private(as_dict=True)),
+    "jwk_symmetric": set_at((*A0, "jwks", "keys", 0), {"kty": "oct", "k": "AAAA", "kid": "k"}),
+    "jwk_without_kid": delete_at((*A0, "jwks", "keys", 0, "kid")),
+    "jwk_wrong_alg": set_at((*A0, "jwks", "keys", 0, "alg"), "ES256"),
+    "jwk_ec_without_y": delete_at((*A0, "jwks", "keys", 1, "y")),
+    "jwk_rsa": set_at(
+        (*A0, "jwks", "keys", 0), {"kty": "RSA", "n": "AQAB", "e": "AQAB", "kid": "r"}
+    ),
     "issuer_with_purposes": lambda d: d["agencies"][0].update(
         purposes=d["agencies"][2]["purposes"]
     ),
-    "issuer_with_client_id": _set((*A0, "client_id"), "x"),
-    "verifier_without_purposes": _drop((*A2, "purposes")),
-    "verifier_purposes_empty": _set((*A2, "purposes"), []),
-    "encryption_key_ed25519": _set((*A2, "encryption_jwks", "keys", 0), _public(Keys.brp)),
-    "x509_not_base64": _set((*A2, "x509"), ["not base64!"]),
-    "purpose_bad_dpv": _set((*P0, "dpv"), "ServiceProvision"),
-    "purpose_id_with_space": _set((*P0, "id"), "wmo help"),
-    "purpose_without_legal_basis": _drop((*P0, "legal_basis")),
-    "purpose_without_credentials": _set((*P0, "credentials"), []),
-    "claim_path_empty": _set((*P0, "credentials", 0, "claims", 0), []),
-    "claim_path_negative": _set((*P0, "credentials", 0, "claims", 0), ["a", -1]),
-    "claim_path_bool": _set((*P0, "credentials", 0, "claims", 0), ["a", True]),
-    "claim_path_float": _set((*P0, "credentials", 0, "claims", 0), ["a", 1.5]),
-    "claim_path_too_long": _set((*P0, "credentials", 0, "claims", 0), ["a"] * 17),
-    "null_member": _set((*P0, "legal_basis", "reference"), None),
+    "issuer_with_client_id": set_at((*A0, "client_id"), "x"),
+    "verifier_without_purposes": delete_at((*A2, "purposes")),
+    "verifier_purposes_empty": set_at((*A2, "purposes"), []),
+    "encryption_key_ed25519": set_at((*A2, "encryption_jwks", "keys", 0), _public(Keys.brp)),
+    "x509_not_base64": set_at((*A2, "x509"), ["not base64!"]),
+    "purpose_bad_dpv": set_at((*P0, "dpv"), "ServiceProvision"),
+    "purpose_id_with_space": set_at((*P0, "id"), "wmo help"),
+    "purpose_without_legal_basis": delete_at((*P0, "legal_basis")),
+    "purpose_without_credentials": set_at((*P0, "credentials"), []),
+    "claim_path_empty": set_at((*P0, "credentials", 0, "claims", 0), []),
+    "claim_path_negative": set_at((*P0, "credentials", 0, "claims", 0), ["a", -1]),
+    "claim_path_bool": set_at((*P0, "credentials", 0, "claims", 0), ["a", True]),
+    "claim_path_float": set_at((*P0, "credentials", 0, "claims", 0), ["a", 1.5]),
+    "claim_path_too_long": set_at((*P0, "credentials", 0, "claims", 0), ["a"] * 17),
+    "null_member": set_at((*P0, "legal_basis", "reference"), None),
 }
 # What a JSON Schema cannot say; the code checks it (specs/trustlist.md §6).
 ONLY_CODE_REFUSES = {
-    "time_not_a_date": _set(("issued_at",), "2027-02-30T00:00:00Z"),
-    "duplicate_agency_id": _set(("agencies", 1, "id"), "https://brp.kluis.example"),
-    "duplicate_kid": _set((*A0, "jwks", "keys", 1, "kid"), "brp-1"),
-    "duplicate_purpose_id": _set((*A2, "purposes", 1, "id"), "wmo-household-help"),
-    "duplicate_vct_in_purpose": _set((*P0, "credentials", 1, "vct"), PERSONAL),
-    "next_update_before_issued_at": _set(("next_update",), "2027-02-01T00:00:00Z"),
-    "x509_hash_of_another_certificate": _set((*A2, "client_id"), "x509_hash:" + _b64(b"\0" * 32)),
-    "ec_point_off_the_curve": _set((*A0, "jwks", "keys", 1, "y"), _b64(b"\1" * 32)),
-    "certificate_not_der": _set((*A2, "x509"), [base64.b64encode(b"not a certificate").decode()]),
+    "time_not_a_date": set_at(("issued_at",), "2027-02-30T00:00:00Z"),
+    "duplicate_agency_id": set_at(("agencies", 1, "id"), "https://brp.kluis.example"),
+    "duplicate_kid": set_at((*A0, "jwks", "keys", 1, "kid"), "brp-1"),
+    "duplicate_purpose_id": set_at((*A2, "purposes", 1, "id"), "wmo-household-help"),
+    "duplicate_vct_in_purpose": set_at((*P0, "credentials", 1, "vct"), PERSONAL),
+    "next_update_before_issued_at": set_at(("next_update",), "2027-02-01T00:00:00Z"),
+    "x509_hash_of_another_certificate": set_at((*A2, "client_id"), "x509_hash:" + _b64(b"\0" * 32)),
+    "ec_point_off_the_curve": set_at((*A0, "jwks", "keys", 1, "y"), _b64(b"\1" * 32)),
+    "certificate_not_der": set_at((*A2, "x509"), [base64.b64encode(b"not a certificate").decode()]),
 }
 
 
